@@ -1,1 +1,49 @@
-//! placeholder
+//! Flow control for async Rust, on any executor.
+//!
+//! `sluicegate` re-exports sluicegate's primitive crates, each behind a
+//! feature of the same name, the way `futures` re-exports its parts. Depend
+//! on this crate for everything, or on a single primitive crate for just
+//! that one: the types are the same.
+//!
+//! | module | crate | feature | what it is |
+//! |---|---|---|---|
+//! | [`rt`] | sluicegate-rt | always | `Clock`, `Sleeper`, `Spawner`, virtual-time `ManualClock`, executor adapters |
+//! | [`retry`] | sluicegate-retry | `retry` (default) | retry with backoff: capped jitter, deadlines, classification, cancellation |
+//!
+//! The runtime features `tokio`, `smol`, `futures-timer` and `threads` switch
+//! on the matching adapters in [`rt`]; none is on by default, and without
+//! them no executor is in the dependency graph.
+//!
+//! ```
+//! # #[cfg(feature = "retry")] {
+//! use sluicegate::retry::Policy;
+//! use sluicegate::rt::ManualClock;
+//! use std::time::Duration;
+//!
+//! let policy = Policy::constant(Duration::from_millis(10)).max_attempts(3).build().unwrap();
+//! let clock = ManualClock::new();
+//! let mut calls = 0;
+//! let result: Result<u32, _> = policy
+//!     .retry_blocking(|| {
+//!         calls += 1;
+//!         if calls < 3 { Err("busy") } else { Ok(calls) }
+//!     })
+//!     .sleep(|d| clock.advance(d))
+//!     .call();
+//! assert_eq!(result.unwrap(), 3);
+//! assert_eq!(clock.elapsed(), Duration::from_millis(20));
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(
+    no_crate_inject,
+    attr(deny(warnings, rust_2018_idioms), allow(dead_code, unused_variables))
+))]
+
+#[doc(inline)]
+pub use sluicegate_rt as rt;
+
+#[cfg(feature = "retry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
+#[doc(inline)]
+pub use sluicegate_retry as retry;
