@@ -54,3 +54,32 @@ pub(crate) fn from_nanos(nanos: u128) -> Duration {
     let sub = (nanos % NANOS_PER_SEC) as u32;
     Duration::new(secs, sub)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix64_matches_the_reference_vectors() {
+        // Vigna's splitmix64.c with the state starting at 0 and 1234567.
+        let mut rng = Rng::seeded(0);
+        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+        let mut rng = Rng::seeded(1_234_567);
+        assert_eq!(rng.next_u64(), 6_457_827_717_110_365_317);
+        assert_eq!(rng.next_u64(), 3_203_168_211_198_807_973);
+    }
+
+    #[test]
+    fn between_covers_the_whole_range_without_overflow() {
+        let mut rng = Rng::seeded(5);
+        for _ in 0..10_000 {
+            let d = rng.between(Duration::ZERO, Duration::MAX);
+            assert!(d <= Duration::MAX);
+            let lo = Duration::from_secs(u64::MAX / 2);
+            let d = rng.between(lo, Duration::MAX);
+            assert!(d >= lo);
+        }
+        assert_eq!(rng.between(Duration::MAX, Duration::ZERO), Duration::MAX);
+        assert_eq!(from_nanos(Duration::MAX.as_nanos()), Duration::MAX);
+    }
+}
