@@ -50,6 +50,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    #[inline]
     pub(crate) fn new(policy: &Policy) -> Self {
         Self {
             kind: policy.kind,
@@ -67,6 +68,7 @@ impl Backoff {
     /// Takes the next delay like [`next`](Iterator::next), but when `hint`
     /// is given (a `Retry-After`), returns it capped at `max_delay` instead
     /// of a drawn delay. The sequence still advances by one step.
+    #[inline]
     pub fn next_with_hint(&mut self, hint: Option<Duration>) -> Option<Duration> {
         let drawn = self.next()?;
         Some(match hint {
@@ -92,10 +94,17 @@ impl Backoff {
         })
     }
 
+    #[inline]
     fn grow(&self, delay: Duration) -> Duration {
         match self.kind {
             Kind::Constant => delay,
+            Kind::Exponential { .. } if delay >= self.max_delay => self.max_delay,
             Kind::Exponential { factor } => {
+                // Whole factors (the common 2 and 3) in exact integer maths.
+                let whole = factor as u32;
+                if f64::from(whole) == factor {
+                    return delay.saturating_mul(whole).min(self.max_delay);
+                }
                 match Duration::try_from_secs_f64(delay.as_secs_f64() * factor) {
                     // `max(delay)`: never let float rounding step backwards.
                     Ok(next) => next.min(self.max_delay).max(delay),
@@ -109,12 +118,15 @@ impl Backoff {
 impl Iterator for Backoff {
     type Item = Duration;
 
+    #[inline]
     fn next(&mut self) -> Option<Duration> {
         if let Some(left) = &mut self.retries_left {
             *left = left.checked_sub(1)?;
         }
         let plain = self.current;
-        self.current = self.grow(plain);
+        if self.retries_left != Some(0) {
+            self.current = self.grow(plain);
+        }
         let cap = self.max_delay;
         let delay = match self.jitter {
             Jitter::None => plain,

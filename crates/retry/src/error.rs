@@ -14,9 +14,6 @@ pub enum PolicyError {
     /// A factor was set on a constant policy.
     #[error("a factor ({0}) only applies to exponential policies")]
     FactorOnConstant(f64),
-    /// An exponential policy starts from zero and could never grow.
-    #[error("exponential backoff needs a base delay above zero")]
-    ZeroBase,
     /// The first delay is above the cap.
     #[error("base delay {base:?} is above max_delay {max_delay:?}")]
     BaseAboveCap {
@@ -57,16 +54,14 @@ pub enum RetryError<E> {
         attempts: u32,
     },
     /// The next attempt would have started after the policy's
-    /// `max_elapsed`.
-    #[error("retry deadline of {max_elapsed:?} reached after {attempts} attempts")]
+    /// [`max_elapsed`](crate::Policy::max_elapsed).
+    #[error("retry deadline reached after {attempts} attempts")]
     DeadlineExceeded {
         /// The last attempt's error.
         #[source]
         last: E,
         /// Attempts made.
         attempts: u32,
-        /// The policy's time limit.
-        max_elapsed: Duration,
     },
     /// The cancel signal fired while waiting to retry.
     #[error("retry cancelled after {attempts} attempts")]

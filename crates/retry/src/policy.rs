@@ -1,5 +1,6 @@
 //! [`Policy`]: what to wait between attempts and when to give up.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::backoff::Backoff;
@@ -75,6 +76,35 @@ pub struct Policy {
     pub(crate) seed: Option<u64>,
 }
 
+impl fmt::Display for Policy {
+    /// A one-line summary, e.g. `exponential 100ms ×2 up to 2s, full
+    /// jitter, 5 attempts, within 10s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Kind::Constant => write!(f, "constant {:?}", self.base)?,
+            Kind::Exponential { factor } => write!(
+                f,
+                "exponential {:?} ×{factor} up to {:?}",
+                self.base, self.max_delay
+            )?,
+        }
+        match self.jitter {
+            Jitter::None => {}
+            Jitter::Full => f.write_str(", full jitter")?,
+            Jitter::Equal => f.write_str(", equal jitter")?,
+            Jitter::Decorrelated => f.write_str(", decorrelated jitter")?,
+        }
+        match self.max_attempts {
+            Some(n) => write!(f, ", {n} attempts")?,
+            None => f.write_str(", unlimited attempts")?,
+        }
+        if let Some(limit) = self.max_elapsed {
+            write!(f, ", within {limit:?}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The default number of attempts (the first call and three retries).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
 /// The default cap of an exponential policy (raised to `base` if `base` is
@@ -89,7 +119,8 @@ impl Policy {
         PolicyBuilder::new(Kind::Constant, delay, None)
     }
 
-    /// Delays growing from `base` by a factor (default
+    /// Delays growing from `base` by a factor (a zero `base` stays zero:
+    /// immediate retries, handy in tests) (default
     /// [`DEFAULT_FACTOR`]) per retry, up to a cap (default
     /// [`DEFAULT_MAX_DELAY`], or `base` if that is larger).
     pub fn exponential(base: Duration) -> PolicyBuilder {
@@ -105,6 +136,7 @@ impl Policy {
     /// The delays this policy would wait, one per retry, ending when the
     /// attempt limit is reached (never, with no limit). Time limits are not
     /// applied here: they need a clock.
+    #[inline]
     pub fn backoff(&self) -> Backoff {
         Backoff::new(self)
     }
@@ -240,8 +272,9 @@ impl PolicyBuilder {
     /// Seeds the jitter generator: every retry made from the policy then
     /// draws the same delays. Meant for tests and reproducible runs; in
     /// production leave it unset so that clients spread out.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+    /// Takes a `u64` or an `Option<u64>` (`None` clears it).
+    pub fn seed(mut self, seed: impl Into<Option<u64>>) -> Self {
+        self.seed = seed.into();
         self
     }
 
@@ -250,8 +283,8 @@ impl PolicyBuilder {
     /// # Errors
     ///
     /// A [`PolicyError`] naming the first invalid setting: a factor that is
-    /// NaN, infinite or not above 1 (or set on a constant policy), a zero
-    /// exponential base, a base above the cap, zero attempts, or a zero time
+    /// NaN, infinite or not above 1 (or set on a constant policy), a base
+    /// above the cap, zero attempts, or a zero time
     /// limit.
     pub fn build(self) -> Result<Policy, PolicyError> {
         if let Some(factor) = self.factor_set_on_constant {
@@ -265,9 +298,6 @@ impl PolicyBuilder {
         if let Kind::Exponential { factor } = self.kind {
             if !factor.is_finite() || factor <= 1.0 {
                 return Err(PolicyError::InvalidFactor(factor));
-            }
-            if self.base.is_zero() {
-                return Err(PolicyError::ZeroBase);
             }
         }
         if self.base > max_delay {

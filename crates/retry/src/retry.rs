@@ -367,7 +367,7 @@ pub(crate) enum Step {
 pub(crate) enum Stop {
     Permanent,
     Exhausted,
-    Deadline(Duration),
+    Deadline,
 }
 
 /// The decision core shared by the async future and the blocking loop:
@@ -384,6 +384,7 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
+    #[inline]
     pub(crate) fn new(policy: &Policy) -> Self {
         Self {
             backoff: policy.backoff(),
@@ -393,6 +394,7 @@ impl Tracker {
         }
     }
 
+    #[inline]
     pub(crate) fn start_attempt(&mut self, clock: &impl Clock) {
         if self.started.is_none() && self.max_elapsed.is_some() {
             self.started = Some(clock.now());
@@ -417,7 +419,7 @@ impl Tracker {
         if let (Some(max_elapsed), Some(started)) = (self.max_elapsed, self.started) {
             let elapsed = clock.now().saturating_duration_since(started);
             if elapsed.saturating_add(delay) > max_elapsed {
-                return Step::Stop(Stop::Deadline(max_elapsed));
+                return Step::Stop(Stop::Deadline);
             }
         }
         Step::Retry(delay)
@@ -428,11 +430,7 @@ impl Tracker {
         match stop {
             Stop::Permanent => RetryError::Permanent { last, attempts },
             Stop::Exhausted => RetryError::Exhausted { last, attempts },
-            Stop::Deadline(max_elapsed) => RetryError::DeadlineExceeded {
-                last,
-                attempts,
-                max_elapsed,
-            },
+            Stop::Deadline => RetryError::DeadlineExceeded { last, attempts },
         }
     }
 

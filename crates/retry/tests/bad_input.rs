@@ -70,10 +70,9 @@ fn a_base_above_the_cap_is_rejected() {
 
 #[test]
 fn zero_settings_are_rejected_where_they_make_no_sense() {
-    assert_eq!(
-        Policy::exponential(Duration::ZERO).build(),
-        Err(PolicyError::ZeroBase)
-    );
+    // A zero exponential base stays zero: immediate retries.
+    let p = Policy::exponential(Duration::ZERO).build().unwrap();
+    assert!(p.backoff().all(|d| d.is_zero()));
     assert_eq!(
         Policy::constant(ms(1)).max_attempts(0).build(),
         Err(PolicyError::ZeroAttempts)
@@ -125,7 +124,6 @@ fn error_messages_are_lowercase_and_name_the_value() {
         "backoff factor must be finite and greater than 1, got 0.5"
     );
     for err in [
-        PolicyError::ZeroBase,
         PolicyError::ZeroAttempts,
         PolicyError::ZeroMaxElapsed,
         PolicyError::FactorOnConstant(3.0),
@@ -137,4 +135,30 @@ fn error_messages_are_lowercase_and_name_the_value() {
         let msg = err.to_string();
         assert!(msg.chars().next().unwrap().is_lowercase(), "{msg}");
     }
+}
+
+#[test]
+fn policies_describe_themselves() {
+    let p = Policy::exponential(ms(100))
+        .max_delay(Duration::from_secs(2))
+        .jitter(sluicegate_retry::Jitter::Full)
+        .max_attempts(5)
+        .max_elapsed(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    assert_eq!(
+        p.to_string(),
+        "exponential 100ms ×2 up to 2s, full jitter, 5 attempts, within 10s"
+    );
+    let p = Policy::constant(ms(5))
+        .unlimited_attempts()
+        .seed(None)
+        .build()
+        .unwrap();
+    assert_eq!(p.to_string(), "constant 5ms, unlimited attempts");
+    assert_eq!(p.seed(), None);
+    assert_eq!(
+        Policy::constant(ms(5)).seed(7).build().unwrap().seed(),
+        Some(7)
+    );
 }

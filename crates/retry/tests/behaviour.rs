@@ -1,7 +1,6 @@
 //! Retry behaviour in virtual time: exact delays for every policy and jitter
 //! mode, limits, classification, hooks, cancellation, the blocking variant.
 
-#[path = "support.rs"]
 mod support;
 
 use std::cell::{Cell, RefCell};
@@ -269,14 +268,9 @@ fn the_deadline_counts_the_time_attempts_take() {
     // Attempts start at 0, 500 and 1000 ms; a fourth would start at 1500.
     assert_eq!(starts, [0, 500, 1000].map(ms));
     match result {
-        Err(RetryError::DeadlineExceeded {
-            last,
-            attempts,
-            max_elapsed,
-        }) => {
+        Err(RetryError::DeadlineExceeded { last, attempts, .. }) => {
             assert_eq!(last, Fail::Transient(3));
             assert_eq!(attempts, 3);
-            assert_eq!(max_elapsed, ms(1000));
         }
         other => panic!("expected DeadlineExceeded, got {other:?}"),
     }

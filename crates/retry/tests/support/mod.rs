@@ -1,5 +1,10 @@
 //! Helpers shared by the test suites.
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    missing_debug_implementations
+)]
 
 use std::cell::RefCell;
 use std::future::Future;
