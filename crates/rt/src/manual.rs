@@ -23,10 +23,10 @@ use crate::{Clock, Sleeper};
 /// holds another. Tests built on it are deterministic and take no real time.
 ///
 /// ```
-/// use sluicegate_rt::{Clock, ManualClock, Sleeper};
+/// use sluicegate_rt::ManualClock;
 /// use std::future::Future;
 /// use std::pin::pin;
-/// use std::task::{Context, Poll, Waker};
+/// use std::task::{Context, Waker};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
@@ -132,7 +132,11 @@ impl ManualClock {
     }
 
     /// Moves time forward by `dur` and wakes every sleep that is now due, in
-    /// deadline order. Time saturates at the largest representable instant.
+    /// deadline order. Time saturates at the largest representable instant
+    /// (hundreds of billions of years away); once there, every sleep is due.
+    ///
+    /// Each call wakes its batch in order; two threads advancing at once may
+    /// interleave their batches.
     pub fn advance(&self, dur: Duration) {
         let state = self.shared.lock();
         let target = state.elapsed.saturating_add(dur).min(self.shared.limit);

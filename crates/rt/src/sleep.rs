@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 /// with [`ManualClock`](crate::ManualClock), in virtual time.
 ///
 /// Any `Fn(Duration) -> impl Future<Output = ()>` is a sleeper, so
-/// `tokio::time::sleep` or `|d| async_io::Timer::after(d)`-style closures work
-/// directly. Ready-made adapters live behind this crate's features
-/// (`tokio`, `smol`, `futures-timer`, `threads`).
+/// `tokio::time::sleep` works directly. A timer whose future yields something
+/// else needs a wrapper: `async_io::Timer` yields an `Instant`, so write
+/// `|d| async move { async_io::Timer::after(d).await; }`. Ready-made adapters
+/// live behind this crate's features (`tokio`, `smol`, `futures-timer`,
+/// `threads`).
 ///
 /// ```
 /// use sluicegate_rt::{ManualClock, Sleeper};
@@ -46,7 +48,11 @@ pub trait Sleeper {
     ///
     /// The default implementation converts the deadline into a duration from
     /// the real clock, [`Instant::now`]. Sleepers with their own notion of
-    /// time (such as [`ManualClock`](crate::ManualClock)) override it.
+    /// time (such as [`ManualClock`](crate::ManualClock) and the adapters)
+    /// override it. So a plain closure such as `tokio::time::sleep` gets
+    /// `sleep_until` wrong under `tokio::time::pause()`, and an instant from a
+    /// `ManualClock` means nothing to it: pace against absolute instants with
+    /// `TokioSleeper` or the clock's own sleeper.
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
         self.sleep(deadline.saturating_duration_since(Instant::now()))
     }

@@ -53,7 +53,8 @@ impl SmolSpawner {
         Self { executor: None }
     }
 
-    /// Spawns onto `executor`; something must run it (`executor.run(..)`).
+    /// Spawns onto `executor`. Tasks make progress only while something runs
+    /// that executor (`executor.run(..)` on some thread).
     pub fn with_executor(executor: Arc<smol::Executor<'static>>) -> Self {
         Self {
             executor: Some(executor),

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::task::{Context, Poll};
@@ -102,7 +103,11 @@ impl Timer {
             queue.take_due(Instant::now(), &mut due);
             if !due.is_empty() {
                 drop(queue);
-                due.drain(..).for_each(std::task::Waker::wake);
+                for waker in due.drain(..) {
+                    // A panicking waker must not kill the one timer thread
+                    // that every `ThreadSleep` depends on.
+                    let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
+                }
                 queue = self.lock();
                 continue;
             }

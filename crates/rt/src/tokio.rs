@@ -45,6 +45,8 @@ pub struct TokioSpawner {
 
 impl TokioSpawner {
     /// Spawns with `tokio::spawn` onto the runtime current at spawn time.
+    /// Spawning from outside a runtime panics, as `tokio::spawn` does; use
+    /// [`with_handle`](Self::with_handle) to spawn from other threads.
     pub fn new() -> Self {
         Self { handle: None }
     }
