@@ -70,7 +70,7 @@
 //! | tokio | `tokio::time::sleep`, or `rt::TokioSleeper` (feature `tokio`) |
 //! | smol / async-io | `rt::SmolSleeper` (feature `smol`) |
 //! | any executor | `rt::FuturesTimerSleeper` (feature `futures-timer`), `rt::ThreadSleeper` (feature `threads`) |
-//! | tests | [`rt::ManualClock`](sluicegate_rt::ManualClock): virtual time, pass it as both `.sleep(..)` and `.clock(..)` |
+//! | tests | [`rt::ManualClock`]: virtual time, pass it as both `.sleep(..)` and `.clock(..)` |
 //!
 //! The features only switch on sluicegate-rt's adapters, re-exported as
 //! [`rt`].
