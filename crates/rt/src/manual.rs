@@ -179,6 +179,51 @@ impl ManualClock {
         }
     }
 
+    /// Runs `fut` to completion on this thread in virtual time: poll it;
+    /// when it is pending, poll again if it woke itself, otherwise move time
+    /// to the next pending sleep ([`advance_to_next`](Self::advance_to_next)).
+    /// Time moves only when nothing else can happen, as with tokio's paused
+    /// clock, and the whole run takes no real time.
+    ///
+    /// # Panics
+    ///
+    /// When the future is pending, did not wake itself and no sleep is
+    /// registered on this clock: nothing could ever wake it, so the future
+    /// is deadlocked (a test bug worth a loud failure rather than a hang).
+    /// Futures that wait on other threads need a real executor.
+    ///
+    /// ```
+    /// use sluicegate_rt::ManualClock;
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let start = clock.now();
+    /// clock.block_on(async {
+    ///     clock.sleep(Duration::from_secs(3600)).await;
+    ///     clock.sleep(Duration::from_millis(5)).await;
+    /// });
+    /// assert_eq!(clock.now() - start, Duration::from_millis(3_600_005));
+    /// ```
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let woken = Arc::new(WakeFlag(std::sync::atomic::AtomicBool::new(false)));
+        let waker = std::task::Waker::from(Arc::clone(&woken));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+            if woken.0.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                continue;
+            }
+            assert!(
+                self.advance_to_next().is_some(),
+                "ManualClock::block_on: the future is pending, did not wake itself, \
+                 and no sleep is registered on this clock: it can never finish"
+            );
+        }
+    }
+
     /// The deadline of the earliest sleep that has been polled and is still
     /// waiting.
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -242,6 +287,19 @@ impl Sleeper for ManualClock {
 
     fn sleep_until(&self, deadline: Instant) -> ManualSleep {
         ManualClock::sleep_until(self, deadline)
+    }
+}
+
+/// Records that a waker fired (for [`ManualClock::block_on`]).
+struct WakeFlag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 

@@ -799,3 +799,34 @@ fn block_on_drives_a_future_through_virtual_sleeps() {
         [start + 100 * MS, start + 350 * MS, start + 351 * MS]
     );
 }
+
+#[test]
+fn block_on_runs_in_virtual_time_and_reports_deadlocks() {
+    let clock = ManualClock::new();
+    let start = clock.now();
+    // Sleeps, a self-wake (a yield) and a join of two sleeps.
+    let out = clock.block_on(async {
+        clock.sleep(Duration::from_secs(10)).await;
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                std::task::Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        clock.sleep(Duration::from_millis(250)).await;
+        7
+    });
+    assert_eq!(out, 7);
+    assert_eq!(clock.now() - start, Duration::from_millis(10_250));
+    assert_eq!(clock.pending_sleeps(), 0);
+
+    let deadlock = std::panic::catch_unwind(|| {
+        ManualClock::new().block_on(std::future::pending::<()>());
+    });
+    assert!(deadlock.is_err(), "a future nothing can wake must fail, not hang");
+}
