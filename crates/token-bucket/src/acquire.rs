@@ -1,0 +1,208 @@
+//! Waiting for tokens: the FIFO queue and the [`Acquire`] future.
+//!
+//! Only the caller at the head of the queue books tokens (moves the TAT);
+//! the others wait unbooked. So a caller that leaves the queue either holds
+//! nothing or holds the *last* booking, which can always be refunded in
+//! full. Booking at the head, then sleeping until the booked instant, keeps
+//! the schedule on the TAT: a late timer does not push later callers back.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use pin_project_lite::pin_project;
+use sluicegate_rt::{Clock, Sleeper};
+
+use crate::bucket::{Inner, TokenBucket};
+use crate::error::InsufficientCapacity;
+use crate::sync::Ordering;
+
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    queue: VecDeque<(u64, Option<Waker>)>,
+    next_id: u64,
+}
+
+impl Waiters {
+    fn is_head(&self, id: u64) -> bool {
+        self.queue.front().is_some_and(|(head, _)| *head == id)
+    }
+
+    /// Removes `id`; returns the new head's waker if `id` was the head.
+    fn remove(&mut self, id: u64) -> Option<Waker> {
+        let was_head = self.is_head(id);
+        self.queue.retain(|(w, _)| *w != id);
+        if was_head {
+            self.queue.front().and_then(|(_, w)| w.clone())
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Start,
+    Queued { id: u64 },
+    Booked { id: u64, end: u64, cost: u64 },
+    Done,
+}
+
+pin_project! {
+    /// The future of [`TokenBucket::acquire`]: resolves once the tokens are
+    /// taken.
+    ///
+    /// Cancel-safe: dropping it leaves the queue, wakes the next caller and,
+    /// if it had booked tokens, gives them back.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Acquire<C, S: Sleeper> {
+        bucket: TokenBucket<C, S>,
+        n: u32,
+        step: Step,
+        #[pin]
+        sleep: Option<S::Sleep>,
+    }
+
+    impl<C, S: Sleeper> PinnedDrop for Acquire<C, S> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let id = match *this.step {
+                Step::Start | Step::Done => return,
+                Step::Queued { id } => id,
+                Step::Booked { id, end, cost } => {
+                    if this.bucket.inner.gcra.refund(end, cost) {
+                        this.bucket.inner.counters.refunded();
+                    }
+                    id
+                }
+            };
+            leave(&this.bucket.inner, id);
+        }
+    }
+}
+
+fn lock<C, S>(inner: &Inner<C, S>) -> MutexGuard<'_, Waiters> {
+    inner.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes `id` out of the queue and wakes the next head, if any.
+fn leave<C, S>(inner: &Inner<C, S>, id: u64) {
+    let next = lock(inner).remove(id);
+    inner.counters.waiting.fetch_sub(1, Ordering::Relaxed);
+    if let Some(waker) = next {
+        waker.wake();
+    }
+}
+
+impl<C, S: Sleeper> Acquire<C, S> {
+    pub(crate) fn new(bucket: TokenBucket<C, S>, n: u32) -> Self {
+        Self {
+            bucket,
+            n,
+            step: Step::Start,
+            sleep: None,
+        }
+    }
+}
+
+impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
+    type Output = Result<(), InsufficientCapacity>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let bucket = &*this.bucket;
+        let inner = &bucket.inner;
+        let n = *this.n;
+        loop {
+            match *this.step {
+                Step::Start => {
+                    let mut waiters = lock(inner);
+                    if waiters.queue.is_empty() {
+                        match inner.gcra.try_admit(bucket.now_ns(), n) {
+                            crate::gcra::Decision::Admit { .. } => {
+                                *this.step = Step::Done;
+                                inner.counters.admitted();
+                                return Poll::Ready(Ok(()));
+                            }
+                            crate::gcra::Decision::Never { burst } => {
+                                *this.step = Step::Done;
+                                return Poll::Ready(Err(InsufficientCapacity {
+                                    requested: n,
+                                    burst,
+                                }));
+                            }
+                            crate::gcra::Decision::Wait { .. } => {}
+                        }
+                    }
+                    let id = waiters.next_id;
+                    waiters.next_id += 1;
+                    waiters.queue.push_back((id, Some(cx.waker().clone())));
+                    inner.counters.waiting.fetch_add(1, Ordering::Relaxed);
+                    inner.counters.waited();
+                    *this.step = Step::Queued { id };
+                }
+                Step::Queued { id } => {
+                    let mut waiters = lock(inner);
+                    if !waiters.is_head(id) {
+                        if let Some((_, w)) = waiters.queue.iter_mut().find(|(w, _)| *w == id) {
+                            match w {
+                                Some(w) if w.will_wake(cx.waker()) => {}
+                                _ => *w = Some(cx.waker().clone()),
+                            }
+                        }
+                        return Poll::Pending;
+                    }
+                    drop(waiters);
+                    let now = bucket.now_ns();
+                    match inner.gcra.reserve(now, n) {
+                        Err(burst) => {
+                            // The burst shrank below `n` while it waited.
+                            *this.step = Step::Done;
+                            leave(inner, id);
+                            return Poll::Ready(Err(InsufficientCapacity {
+                                requested: n,
+                                burst,
+                            }));
+                        }
+                        Ok((view, cost)) => {
+                            let ready = view.tat.saturating_sub(view.tolerance);
+                            *this.step = Step::Booked {
+                                id,
+                                end: view.tat,
+                                cost,
+                            };
+                            if ready > now {
+                                let at = bucket.instant_at(ready);
+                                this.sleep.set(Some(inner.sleeper.sleep_until(at)));
+                            }
+                        }
+                    }
+                }
+                Step::Booked { id, .. } => {
+                    if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
+                        if sleep.poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                    }
+                    this.sleep.set(None);
+                    *this.step = Step::Done;
+                    inner.counters.admitted();
+                    leave(inner, id);
+                    return Poll::Ready(Ok(()));
+                }
+                Step::Done => panic!("`Acquire` polled after completion"),
+            }
+        }
+    }
+}
+
+impl<C, S: Sleeper> std::fmt::Debug for Acquire<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acquire")
+            .field("n", &self.n)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}

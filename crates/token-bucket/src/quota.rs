@@ -1,0 +1,132 @@
+//! [`Quota`]: a rate and a burst, validated.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use crate::error::QuotaError;
+
+/// How much a limiter admits: `count` per `period` on average, and up to
+/// `burst` at once after an idle spell.
+///
+/// Internally the rate becomes an *emission interval* `T = period / count`,
+/// rounded up to whole nanoseconds, so a quota never admits more than it
+/// says. Rates from one per several years up to 10⁹ per second are exact or
+/// within one nanosecond per token.
+///
+/// ```
+/// use sluicegate_token_bucket::Quota;
+/// use std::time::Duration;
+///
+/// let q = Quota::per_second(100)?.with_burst(20)?;
+/// assert_eq!(q.emission_interval(), Duration::from_millis(10));
+/// assert_eq!(q.burst(), 20);
+/// # Ok::<(), sluicegate_token_bucket::QuotaError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    /// Nanoseconds per token; at least 1.
+    pub(crate) interval_ns: u64,
+    pub(crate) burst: NonZeroU32,
+}
+
+impl Quota {
+    /// `count` tokens per `period`, with a burst of `count`.
+    ///
+    /// # Errors
+    ///
+    /// [`QuotaError::ZeroRate`] if `count` is 0, [`QuotaError::ZeroPeriod`]
+    /// if `period` is zero, [`QuotaError::RateTooHigh`] if one token would
+    /// take less than a nanosecond, [`QuotaError::PeriodTooLong`] if one
+    /// token would take more than `u64::MAX` nanoseconds (584 years).
+    pub fn new(count: u32, period: Duration) -> Result<Self, QuotaError> {
+        let burst = NonZeroU32::new(count).ok_or(QuotaError::ZeroRate)?;
+        if period.is_zero() {
+            return Err(QuotaError::ZeroPeriod);
+        }
+        let interval = period.as_nanos().div_ceil(u128::from(count));
+        let interval_ns = u64::try_from(interval).map_err(|_| QuotaError::PeriodTooLong)?;
+        if period.as_nanos() < u128::from(count) {
+            return Err(QuotaError::RateTooHigh { count, period });
+        }
+        Ok(Self { interval_ns, burst })
+    }
+
+    /// `count` per second, burst `count`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Quota::new`].
+    pub fn per_second(count: u32) -> Result<Self, QuotaError> {
+        Self::new(count, Duration::from_secs(1))
+    }
+
+    /// `count` per minute, burst `count`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Quota::new`].
+    pub fn per_minute(count: u32) -> Result<Self, QuotaError> {
+        Self::new(count, Duration::from_secs(60))
+    }
+
+    /// `count` per hour, burst `count`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Quota::new`].
+    pub fn per_hour(count: u32) -> Result<Self, QuotaError> {
+        Self::new(count, Duration::from_secs(3600))
+    }
+
+    /// One token every `interval`, burst 1.
+    ///
+    /// # Errors
+    ///
+    /// [`QuotaError::ZeroPeriod`] for a zero interval,
+    /// [`QuotaError::PeriodTooLong`] above `u64::MAX` nanoseconds.
+    pub fn with_interval(interval: Duration) -> Result<Self, QuotaError> {
+        Self::new(1, interval)
+    }
+
+    /// The same rate with a different burst.
+    ///
+    /// # Errors
+    ///
+    /// [`QuotaError::ZeroBurst`] if `burst` is 0.
+    pub fn with_burst(self, burst: u32) -> Result<Self, QuotaError> {
+        Ok(Self {
+            burst: NonZeroU32::new(burst).ok_or(QuotaError::ZeroBurst)?,
+            ..self
+        })
+    }
+
+    /// The time one token takes to replenish.
+    pub fn emission_interval(&self) -> Duration {
+        Duration::from_nanos(self.interval_ns)
+    }
+
+    /// The most tokens available at once.
+    pub fn burst(&self) -> u32 {
+        self.burst.get()
+    }
+
+    /// The time a full burst takes to replenish (saturating).
+    pub fn replenish_all(&self) -> Duration {
+        Duration::from_nanos(self.tolerance_ns())
+    }
+
+    /// `burst · T` in nanoseconds, saturating.
+    pub(crate) fn tolerance_ns(&self) -> u64 {
+        self.interval_ns.saturating_mul(u64::from(self.burst.get()))
+    }
+}
+
+impl Quota {
+    /// Rebuilds a quota from its stored parts (both already valid).
+    pub(crate) fn from_parts(interval_ns: u64, burst: u32) -> Self {
+        Self {
+            interval_ns: interval_ns.max(1),
+            burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
+        }
+    }
+}

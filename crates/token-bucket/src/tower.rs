@@ -1,0 +1,234 @@
+//! A tower [`Layer`] and [`Service`] (feature `tower`), built on
+//! tower-layer and tower-service only: no tokio.
+//!
+//! [`Layer`]: tower_layer::Layer
+//! [`Service`]: tower_service::Service
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use sluicegate_rt::{Clock, Sleeper};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::bucket::TokenBucket;
+use crate::error::InsufficientCapacity;
+
+/// The boxed error type tower middleware uses.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The error a [`RateLimit`] service returns (boxed) when it turns a request
+/// away: carries the `Retry-After` for a `429` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rate limited; retry after {retry_after:?}")]
+pub struct RateLimited {
+    /// How long until a request would be admitted; `None` if the request can
+    /// never be (it costs more than the burst).
+    pub retry_after: Option<Duration>,
+}
+
+/// A boxed wait for one token.
+type WaitFuture = Pin<Box<dyn Future<Output = Result<(), InsufficientCapacity>> + Send>>;
+/// Starts a [`WaitFuture`]; present only for layers built by
+/// [`RateLimitLayer::waiting`], whose bucket has a sleeper.
+type StartWait<C, S> = fn(&TokenBucket<C, S>) -> WaitFuture;
+
+/// Wraps services in [`RateLimit`]: every request takes one token from a
+/// shared [`TokenBucket`]. The layer and the services it makes are `Clone`,
+/// and all clones draw from the same bucket (tower#794).
+///
+/// Two behaviours when the bucket is empty:
+/// - [`new`](Self::new): reject at once with [`RateLimited`], carrying the
+///   `Retry-After` (load shedding: an HTTP front end answers `429`);
+/// - [`waiting`](Self::waiting): hold `poll_ready` until a token is free
+///   (backpressure), in arrival order.
+pub struct RateLimitLayer<C, S> {
+    bucket: TokenBucket<C, S>,
+    start_wait: Option<StartWait<C, S>>,
+}
+
+impl<C, S> Clone for RateLimitLayer<C, S> {
+    fn clone(&self) -> Self {
+        Self {
+            bucket: self.bucket.clone(),
+            start_wait: self.start_wait,
+        }
+    }
+}
+
+impl<C, S> std::fmt::Debug for RateLimitLayer<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("bucket", &self.bucket)
+            .field("waits", &self.start_wait.is_some())
+            .finish()
+    }
+}
+
+impl<C, S> RateLimitLayer<C, S> {
+    /// A layer that rejects requests when `bucket` is empty.
+    pub fn new(bucket: TokenBucket<C, S>) -> Self {
+        Self {
+            bucket,
+            start_wait: None,
+        }
+    }
+
+    /// A layer whose services wait in `poll_ready` until `bucket` has a
+    /// token.
+    pub fn waiting(bucket: TokenBucket<C, S>) -> Self
+    where
+        C: Clock + Send + Sync + 'static,
+        S: Sleeper + Send + Sync + 'static,
+        S::Sleep: Send,
+    {
+        Self {
+            bucket,
+            start_wait: Some(|bucket| Box::pin(bucket.acquire(1))),
+        }
+    }
+}
+
+impl<Svc, C, S> Layer<Svc> for RateLimitLayer<C, S> {
+    type Service = RateLimit<Svc, C, S>;
+
+    fn layer(&self, inner: Svc) -> Self::Service {
+        RateLimit {
+            inner,
+            bucket: self.bucket.clone(),
+            start_wait: self.start_wait,
+            wait: None,
+            holds_token: false,
+        }
+    }
+}
+
+/// A service admitting requests through a [`TokenBucket`] (see
+/// [`RateLimitLayer`]). Errors are boxed, as is usual for tower middleware:
+/// a turned-away request fails with [`RateLimited`].
+pub struct RateLimit<Svc, C, S> {
+    inner: Svc,
+    bucket: TokenBucket<C, S>,
+    start_wait: Option<StartWait<C, S>>,
+    wait: Option<WaitFuture>,
+    /// A token taken in `poll_ready`, for the next `call`.
+    holds_token: bool,
+}
+
+impl<Svc: Clone, C, S> Clone for RateLimit<Svc, C, S> {
+    /// A clone shares the bucket, not a token held for the next call.
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            bucket: self.bucket.clone(),
+            start_wait: self.start_wait,
+            wait: None,
+            holds_token: false,
+        }
+    }
+}
+
+impl<Svc: std::fmt::Debug, C, S> std::fmt::Debug for RateLimit<Svc, C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("waits", &self.start_wait.is_some())
+            .field("holds_token", &self.holds_token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Svc, Req, C, S> Service<Req> for RateLimit<Svc, C, S>
+where
+    Svc: Service<Req>,
+    Svc::Error: Into<BoxError>,
+    C: Clock,
+{
+    type Response = Svc::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<Svc::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if let Some(start_wait) = self.start_wait {
+            if !self.holds_token {
+                let wait = self.wait.get_or_insert_with(|| start_wait(&self.bucket));
+                let outcome = ready!(wait.as_mut().poll(cx));
+                self.wait = None;
+                outcome?;
+                self.holds_token = true;
+            }
+        }
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        // A token from `poll_ready`, or (rejecting layers, or a `call`
+        // without a successful `poll_ready`) the try path: never free.
+        let admitted = if std::mem::take(&mut self.holds_token) {
+            Ok(())
+        } else {
+            self.bucket.try_acquire(1)
+        };
+        match admitted {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(e) => ResponseFuture::rejected(RateLimited {
+                retry_after: e.retry_after(),
+            }),
+        }
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[derive(Debug)]
+    enum Kind<F> {
+        Inner { #[pin] fut: F },
+        Rejected { error: Option<RateLimited> },
+    }
+}
+
+pin_project! {
+    /// The response future of [`RateLimit`]: the inner service's future, or
+    /// a [`RateLimited`] error.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    fn inner(fut: F) -> Self {
+        Self {
+            kind: Kind::Inner { fut },
+        }
+    }
+
+    fn rejected(error: RateLimited) -> Self {
+        Self {
+            kind: Kind::Rejected { error: Some(error) },
+        }
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { fut } => fut.poll(cx).map_err(Into::into),
+            KindProj::Rejected { error } => Poll::Ready(Err(error
+                .take()
+                .unwrap_or(RateLimited { retry_after: None })
+                .into())),
+        }
+    }
+}
