@@ -8,7 +8,7 @@ use sluicegate_rt::{Clock, Sleeper, SystemClock};
 
 use crate::acquire::{Acquire, Waiters};
 use crate::error::{InsufficientCapacity, NotUntil, TryAcquireError};
-use crate::gcra::{Decision, Gcra};
+use crate::gcra::{Decision, EPOCH, Gcra};
 use crate::quota::Quota;
 use crate::reservation::Reservation;
 use crate::stats::{Counters, Stats};
@@ -190,7 +190,8 @@ impl Snapshot {
 }
 
 impl<C: Clock, S> TokenBucket<C, S> {
-    /// Nanoseconds since the bucket's origin, saturating.
+    /// The bucket's time: nanoseconds since its origin, plus [`EPOCH`],
+    /// saturating.
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
         let since = self
@@ -198,11 +199,14 @@ impl<C: Clock, S> TokenBucket<C, S> {
             .clock
             .now()
             .saturating_duration_since(self.inner.origin);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(since.as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_add(EPOCH)
     }
 
+    /// The instant at bucket time `ns`.
     pub(crate) fn instant_at(&self, ns: u64) -> Instant {
-        let offset = Duration::from_nanos(ns);
+        let offset = Duration::from_nanos(ns.saturating_sub(EPOCH));
         self.inner
             .origin
             .checked_add(offset)

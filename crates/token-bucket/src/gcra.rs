@@ -14,6 +14,11 @@
 use crate::quota::Quota;
 use crate::sync::{AtomicU64, Ordering, spin};
 
+/// Where a bucket's time starts (ns): decisions never happen at 0, so a
+/// reconfiguration can always find a "full bucket" TAT below now that
+/// differs from the one it replaced.
+pub(crate) const EPOCH: u64 = 1 << 32;
+
 /// The TAT value that marks a reconfiguration in progress.
 pub(crate) const RECONFIGURING: u64 = u64::MAX;
 
@@ -212,13 +217,18 @@ impl Gcra {
             new_tolerance,
         );
         let mut new_tat = now.saturating_add(new_debt).min(RECONFIGURING - 1);
+        // Never write back the TAT a decider may hold (ABA): its CAS would
+        // succeed with the old quota. A full bucket has many equivalent
+        // TATs (any value <= now); otherwise one nanosecond of extra debt is
+        // the conservative way out.
         if new_tat == old_tat {
-            // Never write back the TAT a decider may hold (ABA): one
-            // nanosecond of extra debt is the conservative way out.
-            new_tat = new_tat.saturating_add(1).min(RECONFIGURING - 1);
-            if new_tat == old_tat {
-                new_tat -= 1;
-            }
+            new_tat = if new_debt == 0 && now > 0 {
+                now - 1
+            } else if new_tat < RECONFIGURING - 1 {
+                new_tat + 1
+            } else {
+                new_tat - 1
+            };
         }
         self.interval.store(new_interval, Ordering::Relaxed);
         self.tolerance.store(new_tolerance, Ordering::Relaxed);
