@@ -258,13 +258,11 @@ impl<C: Clock, S> TokenBucket<C, S> {
     #[cold]
     fn queued_denial(&self, now: u64, n: u32) -> Decision {
         let view = self.inner.gcra.view();
-        let cost = view.interval.saturating_mul(u64::from(n));
-        if cost > view.tolerance {
-            return Decision::Never { burst: view.burst };
-        }
-        let ahead = view.tat.max(now).saturating_add(cost) - now;
-        Decision::Wait {
-            ns: ahead.saturating_sub(view.tolerance).max(cost),
+        match view.judge(now, n) {
+            Decision::Admit { tat } => Decision::Wait {
+                ns: tat - view.tat.max(now),
+            },
+            other => other,
         }
     }
 
@@ -282,19 +280,14 @@ impl<C: Clock, S> TokenBucket<C, S> {
     /// As [`try_acquire`](Self::try_acquire).
     pub fn check(&self, n: u32) -> Result<(), TryAcquireError> {
         let now = self.now_ns();
-        let view = self.inner.gcra.view();
-        let cost = view.interval.saturating_mul(u64::from(n));
-        if cost > view.tolerance {
-            return Err(InsufficientCapacity {
+        match self.inner.gcra.view().judge(now, n) {
+            Decision::Admit { .. } => Ok(()),
+            Decision::Wait { ns } => Err(self.not_until(now, ns).into()),
+            Decision::Never { burst } => Err(InsufficientCapacity {
                 requested: n,
-                burst: view.burst,
+                burst,
             }
-            .into());
-        }
-        let ahead = view.tat.max(now).saturating_add(cost) - now;
-        match ahead.checked_sub(view.tolerance) {
-            Some(wait) if wait > 0 => Err(self.not_until(now, wait).into()),
-            _ => Ok(()),
+            .into()),
         }
     }
 

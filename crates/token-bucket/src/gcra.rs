@@ -49,6 +49,18 @@ impl View {
         self.tolerance.saturating_sub(debt) / self.interval
     }
 
+    /// The decision for `n` tokens at `now` on this state, taking nothing.
+    pub(crate) fn judge(&self, now: u64, n: u32) -> Decision {
+        let Some(cost) = cost_of(n, self.interval, self.tolerance) else {
+            return Decision::Never { burst: self.burst };
+        };
+        let tat = self.tat.max(now).saturating_add(cost);
+        match (tat - now).checked_sub(self.tolerance) {
+            Some(ns) if ns > 0 => Decision::Wait { ns },
+            _ => Decision::Admit { tat },
+        }
+    }
+
     /// Nanoseconds from `now` until the bucket is full again.
     pub(crate) fn until_full(&self, now: u64) -> u64 {
         self.tat.max(now) - now
@@ -121,12 +133,11 @@ impl Gcra {
         let mut tat = self.load_tat();
         loop {
             let (interval, tolerance) = self.quota();
-            let cost = interval.saturating_mul(u64::from(n));
-            if cost > tolerance {
+            let Some(cost) = cost_of(n, interval, tolerance) else {
                 return Decision::Never {
                     burst: self.burst(),
                 };
-            }
+            };
             let new = tat.max(now).saturating_add(cost);
             let ahead = new - now;
             if ahead > tolerance {
@@ -152,10 +163,9 @@ impl Gcra {
         let mut tat = self.load_tat();
         loop {
             let (interval, tolerance) = self.quota();
-            let cost = interval.saturating_mul(u64::from(n));
-            if cost > tolerance {
+            let Some(cost) = cost_of(n, interval, tolerance) else {
                 return Err(self.burst());
-            }
+            };
             let new = tat.max(now).saturating_add(cost).min(RECONFIGURING - 1);
             match self
                 .tat
@@ -236,6 +246,15 @@ impl Gcra {
             .store(u64::from(quota.burst()), Ordering::Relaxed);
         self.tat.store(new_tat, Ordering::Release);
     }
+}
+
+/// The cost of `n` tokens in nanoseconds, or `None` if it exceeds the
+/// tolerance (more than the burst: never admitted).
+#[inline]
+pub(crate) fn cost_of(n: u32, interval: u64, tolerance: u64) -> Option<u64> {
+    interval
+        .checked_mul(u64::from(n))
+        .filter(|&cost| cost <= tolerance)
 }
 
 /// The debt (ns ahead of now) under the new quota that leaves the same

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use sluicegate_rt::{Clock, SystemClock};
 
 use crate::error::{InsufficientCapacity, KeyedError, NotUntil, TryAcquireError};
+use crate::gcra::cost_of;
 use crate::quota::Quota;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -125,15 +126,14 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// `Retry-After`), or [`KeyedError::TooManyKeys`] for a new key when the
     /// limiter is full of keys that still owe tokens.
     pub fn try_acquire(&self, key: &K, n: u32) -> Result<(), KeyedError> {
-        let cost = self.interval.saturating_mul(u64::from(n));
-        if cost > self.tolerance {
+        let Some(cost) = cost_of(n, self.interval, self.tolerance) else {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(TryAcquireError::from(InsufficientCapacity {
                 requested: n,
                 burst: self.burst,
             })
             .into());
-        }
+        };
         let now = self.now_ns();
         let mut shard = self.shard(key);
         let tat = match shard.get(key) {

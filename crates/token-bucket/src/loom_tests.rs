@@ -117,7 +117,10 @@ fn a_big_request_decided_on_the_old_quota_cannot_land_after_a_burst_cut() {
         cell.reconfigure(NOW, quota(1));
         let taken = t.join().unwrap();
         let view = cell.view();
-        assert!(view.tat.max(NOW) - NOW <= view.tolerance, "over-booked: {view:?}");
+        assert!(
+            view.tat.max(NOW) - NOW <= view.tolerance,
+            "over-booked: {view:?}"
+        );
         // Both orders leave exactly the one token the new burst allows.
         assert_eq!(view.available(NOW), 1, "taken {taken}");
     });

@@ -48,7 +48,10 @@ impl Quota {
         if period.as_nanos() < u128::from(count) {
             return Err(QuotaError::RateTooHigh { count, period });
         }
-        Ok(Self { interval_ns, burst })
+        Ok(Self {
+            interval_ns,
+            burst: clamp_burst(burst, interval_ns),
+        })
     }
 
     /// `count` per second, burst `count`.
@@ -90,12 +93,18 @@ impl Quota {
 
     /// The same rate with a different burst.
     ///
+    /// A burst whose replenishment would take longer than `u64::MAX`
+    /// nanoseconds (584 years; at one token per hour, more than 5,124,095
+    /// tokens) is clamped to that: [`burst`](Self::burst) reports the value
+    /// in force.
+    ///
     /// # Errors
     ///
     /// [`QuotaError::ZeroBurst`] if `burst` is 0.
     pub fn with_burst(self, burst: u32) -> Result<Self, QuotaError> {
+        let burst = NonZeroU32::new(burst).ok_or(QuotaError::ZeroBurst)?;
         Ok(Self {
-            burst: NonZeroU32::new(burst).ok_or(QuotaError::ZeroBurst)?,
+            burst: clamp_burst(burst, self.interval_ns),
             ..self
         })
     }
@@ -115,10 +124,16 @@ impl Quota {
         Duration::from_nanos(self.tolerance_ns())
     }
 
-    /// `burst · T` in nanoseconds, saturating.
+    /// `burst · T` in nanoseconds (exact: the burst is clamped to fit).
     pub(crate) fn tolerance_ns(&self) -> u64 {
         self.interval_ns.saturating_mul(u64::from(self.burst.get()))
     }
+}
+
+/// The largest burst whose `burst · T` fits in `u64` nanoseconds.
+fn clamp_burst(burst: NonZeroU32, interval_ns: u64) -> NonZeroU32 {
+    let max = u32::try_from(u64::MAX / interval_ns.max(1)).unwrap_or(u32::MAX);
+    NonZeroU32::new(burst.get().min(max)).unwrap_or(NonZeroU32::MIN)
 }
 
 impl Quota {
@@ -126,7 +141,10 @@ impl Quota {
     pub(crate) fn from_parts(interval_ns: u64, burst: u32) -> Self {
         Self {
             interval_ns: interval_ns.max(1),
-            burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
+            burst: clamp_burst(
+                NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
+                interval_ns,
+            ),
         }
     }
 }
