@@ -118,6 +118,19 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
         loop {
             match *this.step {
                 Step::Start => {
+                    if n == 0 {
+                        *this.step = Step::Done;
+                        return Poll::Ready(Ok(()));
+                    }
+                    // Never queue for what no wait can give.
+                    let view = inner.gcra.view();
+                    if crate::gcra::cost_of(n, view.interval, view.tolerance).is_none() {
+                        *this.step = Step::Done;
+                        return Poll::Ready(Err(InsufficientCapacity {
+                            requested: n,
+                            burst: view.burst,
+                        }));
+                    }
                     let mut waiters = lock(inner);
                     if waiters.queue.is_empty() {
                         match inner.gcra.try_admit(bucket.now_ns(), n) {

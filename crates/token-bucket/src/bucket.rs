@@ -8,7 +8,7 @@ use sluicegate_rt::{Clock, Sleeper, SystemClock};
 
 use crate::acquire::{Acquire, Waiters};
 use crate::error::{InsufficientCapacity, NotUntil, TryAcquireError};
-use crate::gcra::{Decision, EPOCH, Gcra};
+use crate::gcra::{Decision, EPOCH, Gcra, HORIZON};
 use crate::quota::Quota;
 use crate::reservation::Reservation;
 use crate::stats::{Counters, Stats};
@@ -202,6 +202,7 @@ impl<C: Clock, S> TokenBucket<C, S> {
         u64::try_from(since.as_nanos())
             .unwrap_or(u64::MAX)
             .saturating_add(EPOCH)
+            .min(HORIZON)
     }
 
     /// The instant at bucket time `ns`.
@@ -226,6 +227,9 @@ impl<C: Clock, S> TokenBucket<C, S> {
     /// exceeds the burst.
     #[inline]
     pub fn try_acquire(&self, n: u32) -> Result<(), TryAcquireError> {
+        if n == 0 {
+            return Ok(());
+        }
         let now = self.now_ns();
         let queued = self.inner.counters.waiting.load(Ordering::Relaxed) > 0;
         let decision = if queued {
@@ -279,6 +283,9 @@ impl<C: Clock, S> TokenBucket<C, S> {
     ///
     /// As [`try_acquire`](Self::try_acquire).
     pub fn check(&self, n: u32) -> Result<(), TryAcquireError> {
+        if n == 0 {
+            return Ok(());
+        }
         let now = self.now_ns();
         match self.inner.gcra.view().judge(now, n) {
             Decision::Admit { .. } => Ok(()),
@@ -312,6 +319,9 @@ impl<C: Clock, S> TokenBucket<C, S> {
     /// [`InsufficientCapacity`] when `n` exceeds the burst.
     pub fn reserve(&self, n: u32) -> Result<Reservation<C, S>, InsufficientCapacity> {
         let now = self.now_ns();
+        if n == 0 {
+            return Ok(Reservation::nothing(self.clone(), now));
+        }
         match self.inner.gcra.reserve(now, n) {
             Ok((view, cost)) => {
                 self.inner.counters.admitted();

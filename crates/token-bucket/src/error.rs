@@ -26,7 +26,7 @@ pub enum QuotaError {
         period: Duration,
     },
     /// One token would take more than `u64::MAX` nanoseconds.
-    #[error("one token would take more than u64::MAX nanoseconds (about 584 years)")]
+    #[error("one token would take more than about 146 years")]
     PeriodTooLong,
 }
 

@@ -19,6 +19,15 @@ use crate::sync::{AtomicU64, Ordering, spin};
 /// differs from the one it replaced.
 pub(crate) const EPOCH: u64 = 1 << 32;
 
+/// The latest bucket time (ns): clocks saturate here. With intervals and
+/// tolerances capped at [`MAX_SPAN`], every TAT a decision can store stays
+/// below `HORIZON + 2·MAX_SPAN < RECONFIGURING`: arithmetic never
+/// saturates, so every `Retry-After` is exact.
+pub(crate) const HORIZON: u64 = u64::MAX / 2;
+
+/// The longest emission interval or burst tolerance (ns): about 146 years.
+pub(crate) const MAX_SPAN: u64 = u64::MAX / 4;
+
 /// The TAT value that marks a reconfiguration in progress.
 pub(crate) const RECONFIGURING: u64 = u64::MAX;
 
@@ -140,9 +149,9 @@ impl Gcra {
             };
             let new = tat.max(now).saturating_add(cost);
             let ahead = new - now;
-            if ahead > tolerance {
+            if ahead > tolerance || new == RECONFIGURING {
                 return Decision::Wait {
-                    ns: ahead - tolerance,
+                    ns: ahead.saturating_sub(tolerance).max(1),
                 };
             }
             match self

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use sluicegate_rt::{Clock, SystemClock};
 
 use crate::error::{InsufficientCapacity, KeyedError, NotUntil, TryAcquireError};
-use crate::gcra::cost_of;
+use crate::gcra::{HORIZON, cost_of};
 use crate::quota::Quota;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -29,6 +29,11 @@ const SHARDS: usize = 16;
 /// at most `max_keys` keys are tracked; idle keys (full buckets) are evicted
 /// when room is needed or by [`evict_idle`](Self::evict_idle), and when
 /// every tracked key still owes tokens a new key is refused.
+///
+/// Making room skips shards that another caller holds at that moment, so
+/// under contention a new key can be refused while idle keys sit in a busy
+/// shard: the cap never breaks, such refusals are counted in
+/// [`KeyedStats::refused_keys`], and the next call can succeed.
 ///
 /// ```
 /// use sluicegate_rt::ManualClock;
@@ -108,7 +113,9 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
 
     fn now_ns(&self) -> u64 {
         let since = self.clock.now().saturating_duration_since(self.origin);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(since.as_nanos())
+            .unwrap_or(u64::MAX)
+            .min(HORIZON)
     }
 
     fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, u64>> {
@@ -126,6 +133,9 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// `Retry-After`), or [`KeyedError::TooManyKeys`] for a new key when the
     /// limiter is full of keys that still owe tokens.
     pub fn try_acquire(&self, key: &K, n: u32) -> Result<(), KeyedError> {
+        if n == 0 {
+            return Ok(());
+        }
         let Some(cost) = cost_of(n, self.interval, self.tolerance) else {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(TryAcquireError::from(InsufficientCapacity {

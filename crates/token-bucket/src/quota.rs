@@ -4,14 +4,19 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use crate::error::QuotaError;
+use crate::gcra::MAX_SPAN;
 
 /// How much a limiter admits: `count` per `period` on average, and up to
 /// `burst` at once after an idle spell.
 ///
 /// Internally the rate becomes an *emission interval* `T = period / count`,
 /// rounded up to whole nanoseconds, so a quota never admits more than it
-/// says. Rates from one per several years up to 10⁹ per second are exact or
+/// says. Rates from one per 146 years up to 10⁹ per second are exact or
 /// within one nanosecond per token.
+///
+/// A burst is clamped so that refilling it takes at most about 146 years
+/// (at one token per hour: 1,281,023 tokens); [`burst`](Self::burst)
+/// reports the value in force. This keeps every computation exact.
 ///
 /// ```
 /// use sluicegate_token_bucket::Quota;
@@ -37,14 +42,17 @@ impl Quota {
     /// [`QuotaError::ZeroRate`] if `count` is 0, [`QuotaError::ZeroPeriod`]
     /// if `period` is zero, [`QuotaError::RateTooHigh`] if one token would
     /// take less than a nanosecond, [`QuotaError::PeriodTooLong`] if one
-    /// token would take more than `u64::MAX` nanoseconds (584 years).
+    /// token would take more than about 146 years.
     pub fn new(count: u32, period: Duration) -> Result<Self, QuotaError> {
         let burst = NonZeroU32::new(count).ok_or(QuotaError::ZeroRate)?;
         if period.is_zero() {
             return Err(QuotaError::ZeroPeriod);
         }
         let interval = period.as_nanos().div_ceil(u128::from(count));
-        let interval_ns = u64::try_from(interval).map_err(|_| QuotaError::PeriodTooLong)?;
+        let interval_ns = u64::try_from(interval)
+            .ok()
+            .filter(|&ns| ns <= MAX_SPAN)
+            .ok_or(QuotaError::PeriodTooLong)?;
         if period.as_nanos() < u128::from(count) {
             return Err(QuotaError::RateTooHigh { count, period });
         }
@@ -86,17 +94,15 @@ impl Quota {
     /// # Errors
     ///
     /// [`QuotaError::ZeroPeriod`] for a zero interval,
-    /// [`QuotaError::PeriodTooLong`] above `u64::MAX` nanoseconds.
+    /// [`QuotaError::PeriodTooLong`] above about 146 years.
     pub fn with_interval(interval: Duration) -> Result<Self, QuotaError> {
         Self::new(1, interval)
     }
 
     /// The same rate with a different burst.
     ///
-    /// A burst whose replenishment would take longer than `u64::MAX`
-    /// nanoseconds (584 years; at one token per hour, more than 5,124,095
-    /// tokens) is clamped to that: [`burst`](Self::burst) reports the value
-    /// in force.
+    /// A burst whose replenishment would take longer than about 146 years
+    /// is clamped to that (see the type's docs).
     ///
     /// # Errors
     ///
@@ -130,9 +136,9 @@ impl Quota {
     }
 }
 
-/// The largest burst whose `burst · T` fits in `u64` nanoseconds.
+/// The largest burst whose `burst · T` fits in [`MAX_SPAN`].
 fn clamp_burst(burst: NonZeroU32, interval_ns: u64) -> NonZeroU32 {
-    let max = u32::try_from(u64::MAX / interval_ns.max(1)).unwrap_or(u32::MAX);
+    let max = u32::try_from(MAX_SPAN / interval_ns.max(1)).unwrap_or(u32::MAX);
     NonZeroU32::new(burst.get().min(max)).unwrap_or(NonZeroU32::MIN)
 }
 

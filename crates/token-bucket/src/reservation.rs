@@ -30,6 +30,16 @@ impl<C: Clock, S> Reservation<C, S> {
         }
     }
 
+    /// A reservation of zero tokens: ready now, nothing to refund.
+    pub(crate) fn nothing(bucket: TokenBucket<C, S>, now: u64) -> Self {
+        Self {
+            bucket,
+            end: 0,
+            cost: 0,
+            ready: now,
+        }
+    }
+
     /// The instant from which the tokens may be used.
     pub fn ready_at(&self) -> Instant {
         self.bucket.instant_at(self.ready)

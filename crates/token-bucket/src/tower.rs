@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -22,13 +23,36 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The error a [`RateLimit`] service returns (boxed) when it turns a request
 /// away: carries the `Retry-After` for a `429` answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("rate limited; retry after {retry_after:?}")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimited {
-    /// How long until a request would be admitted; `None` if the request can
-    /// never be (it costs more than the burst).
-    pub retry_after: Option<Duration>,
+    retry_after: Option<Duration>,
 }
+
+impl RateLimited {
+    /// The error for a request turned away `retry_after` before it could be
+    /// admitted (`None`: never).
+    pub const fn new(retry_after: Option<Duration>) -> Self {
+        Self { retry_after }
+    }
+
+    /// How long until a request would be admitted; `None` if it never can
+    /// be (it costs more than the burst).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl std::fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.retry_after {
+            Some(wait) => write!(f, "rate limited; retry after {wait:?}"),
+            None => f.write_str("rate limited; the request exceeds the burst"),
+        }
+    }
+}
+
+impl std::error::Error for RateLimited {}
 
 /// A boxed wait for one token.
 type WaitFuture = Pin<Box<dyn Future<Output = Result<(), InsufficientCapacity>> + Send>>;
@@ -100,7 +124,7 @@ impl<Svc, C, S> Layer<Svc> for RateLimitLayer<C, S> {
             inner,
             bucket: self.bucket.clone(),
             start_wait: self.start_wait,
-            wait: None,
+            wait: Mutex::new(None),
             holds_token: false,
         }
     }
@@ -109,11 +133,17 @@ impl<Svc, C, S> Layer<Svc> for RateLimitLayer<C, S> {
 /// A service admitting requests through a [`TokenBucket`] (see
 /// [`RateLimitLayer`]). Errors are boxed, as is usual for tower middleware:
 /// a turned-away request fails with [`RateLimited`].
+///
+/// A service dropped while it holds a token (after a successful
+/// `poll_ready`, before `call`) does not give the token back, as is usual
+/// for tower services.
 pub struct RateLimit<Svc, C, S> {
     inner: Svc,
     bucket: TokenBucket<C, S>,
     start_wait: Option<StartWait<C, S>>,
-    wait: Option<WaitFuture>,
+    /// Behind a mutex only so the service is `Sync` (axum 0.8 requires it);
+    /// it is reached with `get_mut` from `&mut self`, never locked.
+    wait: Mutex<Option<WaitFuture>>,
     /// A token taken in `poll_ready`, for the next `call`.
     holds_token: bool,
 }
@@ -125,7 +155,7 @@ impl<Svc: Clone, C, S> Clone for RateLimit<Svc, C, S> {
             inner: self.inner.clone(),
             bucket: self.bucket.clone(),
             start_wait: self.start_wait,
-            wait: None,
+            wait: Mutex::new(None),
             holds_token: false,
         }
     }
@@ -154,9 +184,10 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         if let Some(start_wait) = self.start_wait {
             if !self.holds_token {
-                let wait = self.wait.get_or_insert_with(|| start_wait(&self.bucket));
+                let slot = self.wait.get_mut().unwrap_or_else(PoisonError::into_inner);
+                let wait = slot.get_or_insert_with(|| start_wait(&self.bucket));
                 let outcome = ready!(wait.as_mut().poll(cx));
-                self.wait = None;
+                *slot = None;
                 outcome?;
                 self.holds_token = true;
             }

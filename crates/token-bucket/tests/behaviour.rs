@@ -46,7 +46,10 @@ fn more_than_the_burst_is_refused_at_once_and_zero_is_free() {
     let (_clock, b) = bucket(10, 5);
     assert_eq!(
         b.try_acquire(6),
-        Err(TryAcquireError::InsufficientCapacity { requested: 6, burst: 5 })
+        Err(TryAcquireError::InsufficientCapacity {
+            requested: 6,
+            burst: 5
+        })
     );
     assert_eq!(b.try_acquire(6).unwrap_err().retry_after(), None);
     b.try_acquire(0).unwrap();
@@ -57,7 +60,10 @@ fn more_than_the_burst_is_refused_at_once_and_zero_is_free() {
 fn peek_and_check_give_http_metadata_without_consuming() {
     let (clock, b) = bucket(10, 5);
     let s = b.peek();
-    assert_eq!((s.remaining, s.burst, s.reset_after, s.interval), (5, 5, Duration::ZERO, ms(100)));
+    assert_eq!(
+        (s.remaining, s.burst, s.reset_after, s.interval),
+        (5, 5, Duration::ZERO, ms(100))
+    );
     b.try_acquire(2).unwrap();
     let s = b.peek();
     assert_eq!((s.remaining, s.reset_after), (3, ms(200)));
@@ -90,8 +96,14 @@ fn waiters_are_released_one_interval_apart_in_arrival_order() {
             })
             .collect(),
     );
-    let order: Vec<_> = done.iter().map(|(r, t)| (*r.as_ref().unwrap(), *t)).collect();
-    assert_eq!(order, [(0, ms(100)), (1, ms(200)), (2, ms(300)), (3, ms(400))]);
+    let order: Vec<_> = done
+        .iter()
+        .map(|(r, t)| (*r.as_ref().unwrap(), *t))
+        .collect();
+    assert_eq!(
+        order,
+        [(0, ms(100)), (1, ms(200)), (2, ms(300)), (3, ms(400))]
+    );
     assert_eq!(b.stats().waited, 4);
     assert_eq!(b.stats().waiting, 0);
 }
@@ -104,7 +116,10 @@ fn an_acquire_that_fits_completes_without_waiting() {
     assert_eq!(b.stats().waited, 0);
     assert_eq!(
         clock.block_on(b.acquire(3)),
-        Err(InsufficientCapacity { requested: 3, burst: 2 })
+        Err(InsufficientCapacity {
+            requested: 3,
+            burst: 2
+        })
     );
 }
 
@@ -180,7 +195,13 @@ fn a_reservation_is_ready_when_its_tokens_are() {
     assert_eq!(clock.elapsed(), ms(100));
     assert!(later.is_ready());
     assert!(!later.cancel(), "too late to refund: its time has come");
-    assert_eq!(b.reserve(3).unwrap_err(), InsufficientCapacity { requested: 3, burst: 2 });
+    assert_eq!(
+        b.reserve(3).unwrap_err(),
+        InsufficientCapacity {
+            requested: 3,
+            burst: 2
+        }
+    );
 }
 
 #[test]
@@ -195,7 +216,10 @@ fn cancelling_refunds_only_when_it_cannot_over_grant() {
     let r1 = b.reserve(1).unwrap(); // 100 ms
     let r2 = b.reserve(1).unwrap(); // 200 ms, timed behind r1
     assert_eq!(r2.ready_at(), clock.now() + ms(200));
-    assert!(!r1.cancel(), "r2 was scheduled behind it: refunding would double-book");
+    assert!(
+        !r1.cancel(),
+        "r2 was scheduled behind it: refunding would double-book"
+    );
     assert!(r2.cancel());
     assert_eq!(b.stats().refunded, 2);
 }
@@ -211,7 +235,11 @@ fn raising_the_burst_grants_nothing_extra() {
     b.try_acquire(6).unwrap();
     assert!(b.try_acquire(1).is_err(), "no burst of extra grants");
     clock.advance(Duration::from_secs(10));
-    assert_eq!(b.peek().remaining, 100, "it fills to the new burst over time");
+    assert_eq!(
+        b.peek().remaining,
+        100,
+        "it fills to the new burst over time"
+    );
 }
 
 #[test]
@@ -236,7 +264,10 @@ fn changing_the_rate_keeps_the_tokens_and_uses_the_new_interval() {
     assert_eq!(s.interval, ms(1000));
     // The half token now needs half of the new interval.
     assert_eq!(s.retry_after(3), Some(ms(500)));
-    assert_eq!(b.quota(), Quota::per_second(1).unwrap().with_burst(5).unwrap());
+    assert_eq!(
+        b.quota(),
+        Quota::per_second(1).unwrap().with_burst(5).unwrap()
+    );
 }
 
 #[test]
@@ -248,7 +279,10 @@ fn stats_count_every_path() {
     clock.block_on(b.acquire(1)).unwrap();
     b.reserve(1).unwrap().commit();
     let s = b.stats();
-    assert_eq!((s.admitted, s.rejected, s.waited, s.refunded, s.waiting), (3, 2, 1, 0, 0));
+    assert_eq!(
+        (s.admitted, s.rejected, s.waited, s.refunded, s.waiting),
+        (3, 2, 1, 0, 0)
+    );
     assert_eq!((s.tokens, s.burst), (0, 2));
 }
 
@@ -275,5 +309,9 @@ fn no_window_admits_more_than_burst_plus_rate_and_saturation_gets_the_rate() {
     // Under saturation: at least rate·W − 1 in the whole run (after the burst).
     let run = clock.elapsed();
     let expected = run.as_nanos() / t.as_nanos();
-    assert!(admitted.len() as u128 + 1 >= expected, "{} < {expected}", admitted.len());
+    assert!(
+        admitted.len() as u128 + 1 >= expected,
+        "{} < {expected}",
+        admitted.len()
+    );
 }

@@ -1,5 +1,10 @@
 //! Helpers shared by the test suites.
-#![allow(dead_code, unreachable_pub, missing_docs, missing_debug_implementations)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    missing_debug_implementations
+)]
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +23,10 @@ pub fn ms(n: u64) -> Duration {
 /// A bucket on a fresh virtual clock, with the clock as its sleeper.
 pub fn bucket(per_second: u32, burst: u32) -> (ManualClock, Bucket) {
     let clock = ManualClock::new();
-    let quota = Quota::per_second(per_second).unwrap().with_burst(burst).unwrap();
+    let quota = Quota::per_second(per_second)
+        .unwrap()
+        .with_burst(burst)
+        .unwrap();
     let bucket = TokenBucket::builder(quota)
         .clock(clock.clone())
         .sleeper(clock.clone())
@@ -43,7 +51,11 @@ pub fn run_all<T>(
                 }
             }
         }
-        if futs.iter().all(Option::is_none) { Poll::Ready(()) } else { Poll::Pending }
+        if futs.iter().all(Option::is_none) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }));
     out.into_iter().map(Option::unwrap).collect()
 }

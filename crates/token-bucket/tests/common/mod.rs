@@ -1,0 +1,63 @@
+//! Helpers shared by the keyed, tower, runtimes and bad-input suites.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    missing_debug_implementations
+)]
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::mpsc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use sluicegate_rt::ManualClock;
+
+/// Drives `fut` to completion in virtual time: poll; while pending, jump the
+/// clock to the next registered sleep. Fails if the future is pending with
+/// no sleep registered (it would hang forever).
+pub fn drive<F: Future>(clock: &ManualClock, fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        assert!(
+            clock.advance_to_next().is_some(),
+            "the future is pending but no sleep is registered"
+        );
+    }
+}
+
+/// Polls `fut` once on a noop waker.
+pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+pub fn ns(n: u64) -> Duration {
+    Duration::from_nanos(n)
+}
+
+/// Runs `f` on its own thread and returns its result, or panics with
+/// `what` if it has not returned after a generous grace period.
+///
+/// A guard against hangs (a livelocked spin loop), not a timing assertion:
+/// the call under test takes nanoseconds, and the grace period only bounds
+/// how long a broken build makes the suite wait. A hung thread is leaked.
+pub fn must_return<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: did not return (hangs)"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
+    }
+}
