@@ -9,6 +9,7 @@
 //! |---|---|---|---|
 //! | [`rt`] | sluicegate-rt | always | `Clock`, `Sleeper`, `Spawner`, virtual-time `ManualClock`, executor adapters |
 //! | [`retry`] | sluicegate-retry | `retry` (default) | retry with backoff: capped jitter, deadlines, classification, cancellation |
+//! | [`token_bucket`] | sluicegate-token-bucket | `token-bucket` (default) | admission control: lock-free GCRA, try / wait / reserve, keyed, tower layer (feature `tower`) |
 //!
 //! The runtime features `tokio`, `smol`, `futures-timer` and `threads` switch
 //! on the matching adapters in [`rt`]; none is on by default, and without
@@ -47,3 +48,8 @@ pub use sluicegate_rt as rt;
 #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
 #[doc(inline)]
 pub use sluicegate_retry as retry;
+
+#[cfg(feature = "token-bucket")]
+#[cfg_attr(docsrs, doc(cfg(feature = "token-bucket")))]
+#[doc(inline)]
+pub use sluicegate_token_bucket as token_bucket;
