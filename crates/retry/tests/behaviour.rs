@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sluicegate_retry::{Action, Jitter, Policy, RetryError};
 use sluicegate_rt::ManualClock;
-use support::{Starts, aws_delays, drive, ms};
+use support::{Starts, aws_delays, ms};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Fail {
@@ -30,7 +30,7 @@ fn run_async(
 ) -> (Result<u32, RetryError<Fail>>, Vec<Duration>) {
     let clock = ManualClock::new();
     let starts = Starts::default();
-    let result = drive(&clock, {
+    let result = clock.block_on({
         let (c, starts) = (clock.clone(), starts.clone());
         policy
             .retry(move || {
@@ -215,7 +215,7 @@ fn a_permanent_error_returns_at_once_without_sleeping() {
         })
         .sleep(clock.clone())
         .when(|e| matches!(e, Fail::Transient(_)));
-    let err = drive(&clock, fut.into_future()).unwrap_err();
+    let err = clock.block_on(fut.into_future()).unwrap_err();
     assert!(err.is_permanent());
     assert_eq!(err.attempts(), 2);
     assert_eq!(err.last_error(), &Fail::Fatal(2));
@@ -236,8 +236,7 @@ fn retry_after_is_honoured_and_capped() {
         .unwrap();
     let starts = Starts::default();
     let hints = [ms(50), ms(9000)];
-    let result = drive(
-        &clock,
+    let result = clock.block_on(
         policy
             .retry(|| {
                 let n = starts.record(&clock);
@@ -285,16 +284,16 @@ fn no_sleep_that_would_cross_the_deadline_is_started() {
         .max_elapsed(ms(1000))
         .build()
         .unwrap();
-    let err = drive(
-        &clock,
-        policy
-            .retry(|| ready(Err::<(), _>("overloaded")))
-            .sleep(clock.clone())
-            .clock(clock.clone())
-            .classify(|_| Action::RetryAfter(Duration::from_secs(30)))
-            .into_future(),
-    )
-    .unwrap_err();
+    let err = clock
+        .block_on(
+            policy
+                .retry(|| ready(Err::<(), _>("overloaded")))
+                .sleep(clock.clone())
+                .clock(clock.clone())
+                .classify(|_| Action::RetryAfter(Duration::from_secs(30)))
+                .into_future(),
+        )
+        .unwrap_err();
     assert!(err.is_deadline_exceeded());
     assert_eq!(err.attempts(), 1);
     assert_eq!(clock.elapsed(), Duration::ZERO, "gave up without waiting");
@@ -306,8 +305,7 @@ fn notify_hears_every_retry_before_its_wait() {
     let heard = RefCell::new(Vec::new());
     let policy = Policy::exponential(ms(10)).max_attempts(4).build().unwrap();
     let calls = Cell::new(0);
-    let result = drive(
-        &clock,
+    let result = clock.block_on(
         policy
             .retry(|| {
                 calls.set(calls.get() + 1);
@@ -344,15 +342,15 @@ fn the_cancel_signal_stops_the_wait_between_attempts() {
         .build()
         .unwrap();
     let starts = Starts::default();
-    let err = drive(
-        &clock,
-        policy
-            .retry(|| ready(Err::<(), _>(starts.record(&clock))))
-            .sleep(clock.clone())
-            .cancel_on(clock.sleep(ms(250)))
-            .into_future(),
-    )
-    .unwrap_err();
+    let err = clock
+        .block_on(
+            policy
+                .retry(|| ready(Err::<(), _>(starts.record(&clock))))
+                .sleep(clock.clone())
+                .cancel_on(clock.sleep(ms(250)))
+                .into_future(),
+        )
+        .unwrap_err();
     match err {
         RetryError::Cancelled { last, attempts } => {
             assert_eq!((last, attempts), (3, 3));
@@ -369,16 +367,16 @@ fn a_fired_signal_prevents_any_retry() {
     let clock = ManualClock::new();
     let policy = Policy::constant(ms(100)).build().unwrap();
     let notified = Cell::new(false);
-    let err = drive(
-        &clock,
-        policy
-            .retry(|| ready(Err::<(), _>("down")))
-            .sleep(clock.clone())
-            .notify(|_, _, _| notified.set(true))
-            .cancel_on(ready(()))
-            .into_future(),
-    )
-    .unwrap_err();
+    let err = clock
+        .block_on(
+            policy
+                .retry(|| ready(Err::<(), _>("down")))
+                .sleep(clock.clone())
+                .notify(|_, _, _| notified.set(true))
+                .cancel_on(ready(()))
+                .into_future(),
+        )
+        .unwrap_err();
     assert!(err.is_cancelled());
     assert_eq!(err.attempts(), 1);
     assert!(!notified.get(), "no retry was announced");
@@ -389,8 +387,7 @@ fn cancel_does_not_interrupt_an_attempt_in_flight() {
     let clock = ManualClock::new();
     let policy = Policy::constant(ms(100)).build().unwrap();
     let slow = clock.clone();
-    let result = drive(
-        &clock,
+    let result = clock.block_on(
         policy
             .retry(move || {
                 let s = slow.sleep(ms(500));
@@ -470,8 +467,7 @@ fn report_counts_attempts_on_success_and_failure() {
     let clock = ManualClock::new();
     let policy = Policy::constant(ms(5)).max_attempts(5).build().unwrap();
     let calls = Cell::new(0);
-    let report = drive(
-        &clock,
+    let report = clock.block_on(
         policy
             .retry(|| {
                 calls.set(calls.get() + 1);
@@ -487,8 +483,7 @@ fn report_counts_attempts_on_success_and_failure() {
     assert_eq!(report.attempts, 3);
     assert_eq!(report.result.unwrap(), 3);
 
-    let report = drive(
-        &clock,
+    let report = clock.block_on(
         policy
             .retry(|| ready(Err::<(), _>("x")))
             .sleep(clock.clone())
@@ -512,7 +507,7 @@ fn one_policy_serves_interleaved_retries_independently() {
         .retry(|| ready(Err::<(), _>(b_starts.record(&clock))))
         .sleep(clock.clone())
         .into_future();
-    let (ra, rb) = drive(&clock, async {
+    let (ra, rb) = clock.block_on(async {
         let mut a = pin!(a);
         let mut b = pin!(b);
         let (mut ra, mut rb) = (None, None);

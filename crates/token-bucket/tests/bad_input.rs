@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::{drive, must_return, ns, poll_once};
+use common::{must_return, ns, poll_once};
 use sluicegate_rt::ManualClock;
 use sluicegate_token_bucket::{
     InsufficientCapacity, KeyedError, KeyedTokenBucket, Quota, QuotaError, TokenBucket,
@@ -181,7 +181,7 @@ mod extremes {
         clock.advance(secs(1));
         bucket.try_acquire(1).unwrap();
         // Waiting works too, exactly one hour later.
-        drive(&clock, bucket.acquire(1)).unwrap();
+        clock.block_on(bucket.acquire(1)).unwrap();
         assert_eq!(clock.elapsed(), secs(7200));
     }
 
@@ -198,9 +198,9 @@ mod extremes {
         bucket.try_acquire(1).unwrap();
         let r = bucket.reserve(1_000).unwrap();
         assert_eq!(r.delay(), ns(1_000));
-        drive(&clock, r.wait());
+        clock.block_on(r.wait());
         assert!(r.is_ready());
-        drive(&clock, bucket.acquire(500)).unwrap();
+        clock.block_on(bucket.acquire(500)).unwrap();
         assert_eq!(clock.elapsed(), ns(1 + 1_000 + 500));
     }
 
@@ -476,7 +476,7 @@ mod above_the_burst {
             })
         );
         assert_eq!(
-            drive(&ManualClock::new(), bucket.acquire(2)),
+            ManualClock::new().block_on(bucket.acquire(2)),
             Err(InsufficientCapacity {
                 requested: 2,
                 burst: 1

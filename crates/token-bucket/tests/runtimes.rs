@@ -9,7 +9,6 @@ mod common;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Barrier, Mutex};
-use std::task::Poll;
 use std::time::Duration;
 
 use common::ms;
@@ -28,20 +27,7 @@ fn quota() -> Quota {
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// Yields once to the executor (runtime-neutral).
-async fn yield_now() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
-}
+use futures_lite::future::yield_now;
 
 /// `N` waiters, spawned with `spawn` one after the other on an empty bucket
 /// built on a `ManualClock`: each is released exactly one interval after the

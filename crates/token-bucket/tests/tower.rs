@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use common::{drive, ms, ns};
+use common::{ms, ns};
 use sluicegate_rt::ManualClock;
 use sluicegate_token_bucket::tower::{BoxError, RateLimitLayer, RateLimited};
 use sluicegate_token_bucket::{Quota, TokenBucket};
@@ -152,8 +152,8 @@ mod rejecting {
         let (clock, bucket) = bucket(1);
         let calls = Calls::default();
         let svc = RateLimitLayer::new(bucket).layer(calls.service());
-        assert_eq!(drive(&clock, svc.clone().oneshot(7)).unwrap(), 7);
-        let err = drive(&clock, svc.clone().oneshot(8)).unwrap_err();
+        assert_eq!(clock.block_on(svc.clone().oneshot(7)).unwrap(), 7);
+        let err = clock.block_on(svc.clone().oneshot(8)).unwrap_err();
         assert_eq!(rejected(err), Some(ms(100)));
         assert_eq!(clock.elapsed(), Duration::ZERO, "a rejecting layer waited");
         assert_eq!(calls.get(), 1);
@@ -209,7 +209,7 @@ mod waiting {
         let calls = Calls::default();
         let mut svc = RateLimitLayer::waiting(bucket).layer(calls.service());
         for req in 0..5 {
-            let ready = drive(&clock, svc.ready()).unwrap();
+            let ready = clock.block_on(svc.ready()).unwrap();
             assert_eq!(resolve(ready.call(req)).unwrap(), req);
         }
         // Two from the burst, then one every 100 ms.

@@ -7,31 +7,11 @@
 )]
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use sluicegate_retry::Jitter;
 use sluicegate_rt::ManualClock;
-
-/// Drives `fut` to completion in virtual time: poll; while pending, jump the
-/// clock to the next registered sleep. Fails if the future is pending with
-/// no sleep registered (it would hang forever).
-pub fn drive<F: Future>(clock: &ManualClock, fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        assert!(
-            clock.advance_to_next().is_some(),
-            "the future is pending but no sleep is registered"
-        );
-    }
-}
 
 /// The virtual instants (as offsets from the clock's start) at which attempts
 /// started.

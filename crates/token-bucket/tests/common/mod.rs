@@ -7,29 +7,11 @@
 )]
 
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use sluicegate_rt::ManualClock;
-
-/// Drives `fut` to completion in virtual time: poll; while pending, jump the
-/// clock to the next registered sleep. Fails if the future is pending with
-/// no sleep registered (it would hang forever).
-pub fn drive<F: Future>(clock: &ManualClock, fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        assert!(
-            clock.advance_to_next().is_some(),
-            "the future is pending but no sleep is registered"
-        );
-    }
-}
 
 /// Polls `fut` once on a noop waker.
 pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
