@@ -9,6 +9,7 @@
 //! |---|---|---|---|
 //! | [`rt`] | sluicegate-rt | always | `Clock`, `Sleeper`, `Spawner`, virtual-time `ManualClock`, executor adapters |
 //! | [`retry`] | sluicegate-retry | `retry` (default) | retry with backoff: capped jitter, deadlines, classification, cancellation |
+//! | [`leaky_bucket`] | sluicegate-leaky-bucket | `leaky-bucket` (default) | pacing: evenly spaced releases without drift, bounded waiting room, stream pacing |
 //! | [`token_bucket`] | sluicegate-token-bucket | `token-bucket` (default) | admission control: lock-free GCRA, try / wait / reserve, keyed, tower layer (feature `tower`) |
 //!
 //! The runtime features `tokio`, `smol`, `futures-timer` and `threads` switch
@@ -53,3 +54,8 @@ pub use sluicegate_retry as retry;
 #[cfg_attr(docsrs, doc(cfg(feature = "token-bucket")))]
 #[doc(inline)]
 pub use sluicegate_token_bucket as token_bucket;
+
+#[cfg(feature = "leaky-bucket")]
+#[cfg_attr(docsrs, doc(cfg(feature = "leaky-bucket")))]
+#[doc(inline)]
+pub use sluicegate_leaky_bucket as leaky_bucket;
