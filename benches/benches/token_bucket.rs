@@ -109,9 +109,12 @@ fn allow_injected_clock(c: &mut Criterion) {
 
     let bucket = sluicegate_bucket(PER_SECOND, StepClock::new(1_000));
     assert!((0..10_000).all(|_| bucket.try_acquire(1).is_ok()));
-    group.bench_function("sluicegate", |b| b.iter(|| black_box(bucket.try_acquire(1))));
+    group.bench_function("sluicegate", |b| {
+        b.iter(|| black_box(bucket.try_acquire(1)))
+    });
 
-    let gov = governor::RateLimiter::direct_with_clock(governor_quota(PER_SECOND), StepClock::new(1_000));
+    let gov =
+        governor::RateLimiter::direct_with_clock(governor_quota(PER_SECOND), StepClock::new(1_000));
     assert!((0..10_000).all(|_| gov.check().is_ok()));
     group.bench_function("governor", |b| b.iter(|| black_box(gov.check())));
 
@@ -127,7 +130,9 @@ fn allow_real_clock(c: &mut Criterion) {
     group.bench_function("clock_only", |b| b.iter(|| black_box(Instant::now())));
 
     let bucket = sluicegate_bucket(FAST, sluicegate_rt::SystemClock);
-    group.bench_function("sluicegate", |b| b.iter(|| black_box(bucket.try_acquire(1))));
+    group.bench_function("sluicegate", |b| {
+        b.iter(|| black_box(bucket.try_acquire(1)))
+    });
 
     let gov = governor::RateLimiter::direct(governor_quota(FAST));
     group.bench_function("governor", |b| b.iter(|| black_box(gov.check())));
@@ -141,9 +146,12 @@ fn deny(c: &mut Criterion) {
     let mut group = c.benchmark_group("token_bucket/deny");
     let bucket = sluicegate_bucket(PER_SECOND, StepClock::new(0));
     while bucket.try_acquire(1).is_ok() {}
-    group.bench_function("sluicegate", |b| b.iter(|| black_box(bucket.try_acquire(1))));
+    group.bench_function("sluicegate", |b| {
+        b.iter(|| black_box(bucket.try_acquire(1)))
+    });
 
-    let gov = governor::RateLimiter::direct_with_clock(governor_quota(PER_SECOND), StepClock::new(0));
+    let gov =
+        governor::RateLimiter::direct_with_clock(governor_quota(PER_SECOND), StepClock::new(0));
     while gov.check().is_ok() {}
     group.bench_function("governor", |b| b.iter(|| black_box(gov.check())));
 

@@ -71,7 +71,11 @@ fn virtual_windows() {
     );
     println!(
         "  at least rate·W − 1 = {floor}: {}",
-        if admitted.len() as i128 >= floor { "yes" } else { "NO" }
+        if admitted.len() as i128 >= floor {
+            "yes"
+        } else {
+            "NO"
+        }
     );
 }
 

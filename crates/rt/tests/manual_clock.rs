@@ -828,5 +828,8 @@ fn block_on_runs_in_virtual_time_and_reports_deadlocks() {
     let deadlock = std::panic::catch_unwind(|| {
         ManualClock::new().block_on(std::future::pending::<()>());
     });
-    assert!(deadlock.is_err(), "a future nothing can wake must fail, not hang");
+    assert!(
+        deadlock.is_err(),
+        "a future nothing can wake must fail, not hang"
+    );
 }
