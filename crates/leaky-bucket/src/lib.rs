@@ -44,10 +44,15 @@
 //! - **No drift.** The head of the queue sleeps *until* its slot
 //!   ([`Sleeper::sleep_until`](sluicegate_rt::Sleeper::sleep_until)), and the
 //!   next slot is computed from the previous slot, never from the time a
-//!   waiter actually woke: `next = max(previous + interval, arrival - slack)`.
-//!   A late timer is credited back (the callers behind it catch up), so `n`
-//!   slots take `n` intervals, however late the wake-ups. The total is in
-//!   [`Stats::lateness`].
+//!   waiter actually woke: `next = max(previous + interval, arrival - slack -
+//!   credit)`. A late timer is credited back: the callers behind it catch
+//!   up, and a caller that comes straight back after a late release (a
+//!   paced loop) may take its slot as much earlier as that release was late.
+//!   So `n` slots take `n` intervals, however late the wake-ups (on tokio at
+//!   1,000/s, where the timer's 1 ms granularity equals the interval, 2,000
+//!   of 2,000 expected releases in 2 s; the leaky-bucket crate delivers 954).
+//!   A consumer that is slow by itself banks nothing. The total lateness is
+//!   in [`Stats::lateness`].
 //! - **Bounded waiting room.** At most [`capacity`](Builder::capacity)
 //!   callers wait at once, released in FIFO order; the next caller gets
 //!   [`Full`] at once (counted in [`Stats::spilled`]) instead of queueing

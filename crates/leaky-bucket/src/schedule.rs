@@ -74,10 +74,19 @@ impl Rate {
 
 /// Where the next slot lies: `taken` slots after `anchor` (`taken < count`;
 /// every `count` slots the anchor moves on by exactly one period).
+///
+/// `credit` is how late the last slot was released (the timer's or the
+/// executor's lateness). The next caller may take its slot that much
+/// earlier than its arrival, so a consumer that comes straight back after a
+/// late wake-up stays on the schedule instead of restarting it from its
+/// arrival (the drift of re-arming from "now"). Slots still never come
+/// closer than one interval; a consumer that is merely slow gets no credit,
+/// since its releases are not late for their slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Schedule {
     anchor: u128,
     taken: u32,
+    credit: u128,
 }
 
 impl Schedule {
@@ -86,6 +95,7 @@ impl Schedule {
     pub(crate) const START: Self = Self {
         anchor: 0,
         taken: 0,
+        credit: 0,
     };
 
     /// The earliest instant the next slot may take: the previous slot plus
@@ -97,17 +107,45 @@ impl Schedule {
     }
 
     /// The slot a caller who arrived at `arrival` gets next:
-    /// `max(previous slot + interval, arrival - slack)`. It depends on when
-    /// the caller *arrived*, not on when it is computed, so a late wake-up
-    /// never pushes the schedule back.
+    /// `max(previous slot + interval, arrival - slack - credit)`. It depends
+    /// on when the caller *arrived*, not on when it is computed, so a late
+    /// wake-up never pushes the schedule back.
     pub(crate) fn slot_for(&self, rate: &Rate, arrival: u128) -> u128 {
-        self.next(rate).max(arrival.saturating_sub(rate.slack))
+        self.next(rate).max(self.earliest(rate, arrival))
+    }
+
+    fn earliest(&self, rate: &Rate, arrival: u128) -> u128 {
+        arrival
+            .saturating_sub(rate.slack)
+            .saturating_sub(self.credit)
+    }
+
+    /// A waiting caller's `slot` was released at `released`: that lateness
+    /// was the timer's or the executor's, never the caller's, so it is
+    /// credited to the next caller.
+    pub(crate) fn released_late(&mut self, slot: u128, released: u128) {
+        self.credit = released.saturating_sub(slot);
+    }
+
+    /// A caller passed at once at `now` on `slot` (taken with the credit in
+    /// force). It keeps only the part of the credit it did not use, so
+    /// credit never grows without a late timer: a consumer that is slow by
+    /// itself banks nothing.
+    pub(crate) fn passed_at_once(&mut self, slot: u128, now: u128, credit_before: u128) {
+        self.credit = now.saturating_sub(slot).min(credit_before);
+    }
+
+    /// The credit in force.
+    pub(crate) fn credit(&self) -> u128 {
+        self.credit
     }
 
     /// Gives the next slot to a caller who arrived at `arrival` and returns
-    /// it (the same value as [`slot_for`](Self::slot_for)).
+    /// it (the same value as [`slot_for`](Self::slot_for)). Callers then
+    /// settle the credit with [`released_late`](Self::released_late) or
+    /// [`passed_at_once`](Self::passed_at_once).
     pub(crate) fn take(&mut self, rate: &Rate, arrival: u128) -> u128 {
-        let earliest = arrival.saturating_sub(rate.slack);
+        let earliest = self.earliest(rate, arrival);
         if earliest > self.next(rate) {
             // Idle for longer than the slack: the schedule restarts here.
             self.anchor = earliest;

@@ -589,3 +589,40 @@ fn futures_and_buckets_cross_threads() {
         .unwrap();
     send(&tokio_bucket.acquire());
 }
+
+/// A consumer that calls `acquire` again as soon as it is released, on a
+/// timer that always fires late (by less than one interval, and by more):
+/// the lateness is credited back, so release `k` is never more than the
+/// lateness after slot `k`, instead of each late wake-up pushing every later
+/// slot back (re-arming from "now" loses `lateness / (interval + lateness)`
+/// of the rate).
+#[test]
+fn a_consumer_coming_straight_back_after_late_wake_ups_keeps_the_rate() {
+    for late in [ms(6), ms(25)] {
+        let clock = ManualClock::new();
+        let bucket = every(&clock, ms(10), 8);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut released = Vec::new();
+        for _ in 0..100 {
+            let mut acquire = std::pin::pin!(bucket.acquire());
+            while acquire.as_mut().poll(&mut cx).is_pending() {
+                let deadline = clock.next_deadline().expect("the head sleeps");
+                clock.advance_to(deadline + late);
+            }
+            released.push(clock.elapsed());
+        }
+        for (k, &at) in released.iter().enumerate() {
+            let slot = ms(10 * k as u64);
+            assert!(
+                at >= slot,
+                "late {late:?}: release {k} at {at:?}, before its slot"
+            );
+            assert!(
+                at <= slot + late,
+                "late {late:?}: release {k} at {at:?} drifted"
+            );
+        }
+        let s = bucket.stats();
+        assert_eq!((s.passed, s.waiting), (100, 0));
+    }
+}
