@@ -51,7 +51,14 @@ impl Rate {
     /// `⌈k · period / count⌉` for `k <= count`: at most `u32::MAX · NEVER`,
     /// which fits in a `u128`.
     fn offset(&self, k: u32) -> u128 {
-        (u128::from(k) * self.period).div_ceil(u128::from(self.count.get()))
+        let count = u64::from(self.count.get());
+        let span = u128::from(k) * self.period;
+        // A 64-bit division where it fits (every everyday rate): u128
+        // division is a library call, several times slower.
+        match u64::try_from(span) {
+            Ok(span) => u128::from(span.div_ceil(count)),
+            Err(_) => span.div_ceil(u128::from(count)),
+        }
     }
 
     /// The spacing of slots, rounded up to whole nanoseconds.
@@ -87,6 +94,9 @@ pub(crate) struct Schedule {
     anchor: u128,
     taken: u32,
     credit: u128,
+    /// `anchor + offset(taken)`, kept up to date by [`take`](Self::take)
+    /// (the rate of a bucket never changes), so queries do no division.
+    next: u128,
 }
 
 impl Schedule {
@@ -96,11 +106,16 @@ impl Schedule {
         anchor: 0,
         taken: 0,
         credit: 0,
+        next: 0,
     };
 
     /// The earliest instant the next slot may take: the previous slot plus
     /// one interval (exactly, see the module docs).
-    pub(crate) fn next(&self, rate: &Rate) -> u128 {
+    pub(crate) fn next(&self, _rate: &Rate) -> u128 {
+        self.next
+    }
+
+    fn compute_next(&self, rate: &Rate) -> u128 {
         self.anchor
             .saturating_add(rate.offset(self.taken))
             .min(NEVER)
@@ -146,17 +161,19 @@ impl Schedule {
     /// [`passed_at_once`](Self::passed_at_once).
     pub(crate) fn take(&mut self, rate: &Rate, arrival: u128) -> u128 {
         let earliest = self.earliest(rate, arrival);
-        if earliest > self.next(rate) {
+        if earliest > self.next {
             // Idle for longer than the slack: the schedule restarts here.
             self.anchor = earliest;
             self.taken = 0;
+            self.next = earliest;
         }
-        let slot = self.next(rate);
+        let slot = self.next;
         self.taken += 1;
         if self.taken == rate.count() {
             self.anchor = self.anchor.saturating_add(rate.period).min(NEVER);
             self.taken = 0;
         }
+        self.next = self.compute_next(rate);
         slot
     }
 }

@@ -273,7 +273,8 @@ impl<C: Clock, S> TokenBucket<C, S> {
     pub(crate) fn not_until(&self, now: u64, wait_ns: u64) -> NotUntil {
         NotUntil {
             wait: Duration::from_nanos(wait_ns),
-            at: self.instant_at(now.saturating_add(wait_ns)),
+            base: self.inner.origin,
+            offset: Duration::from_nanos(now.saturating_add(wait_ns).saturating_sub(EPOCH)),
         }
     }
 

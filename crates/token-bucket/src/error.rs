@@ -35,7 +35,10 @@ pub enum QuotaError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotUntil {
     pub(crate) wait: Duration,
-    pub(crate) at: Instant,
+    /// `earliest()` is `base + offset`, built only when asked: the denial
+    /// path stays free of `Instant` arithmetic.
+    pub(crate) base: Instant,
+    pub(crate) offset: Duration,
 }
 
 impl NotUntil {
@@ -47,12 +50,12 @@ impl NotUntil {
 
     /// The instant at which the request would be admitted.
     pub fn earliest(&self) -> Instant {
-        self.at
+        self.base.checked_add(self.offset).unwrap_or(self.base)
     }
 
     /// The wait left from `now` (zero if `now` is past it).
     pub fn wait_time_from(&self, now: Instant) -> Duration {
-        self.at.saturating_duration_since(now)
+        self.earliest().saturating_duration_since(now)
     }
 }
 

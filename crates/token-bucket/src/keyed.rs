@@ -167,7 +167,8 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             let wait = ahead - self.tolerance;
             return Err(TryAcquireError::NotUntil(NotUntil {
                 wait: Duration::from_nanos(wait),
-                at: self.origin + Duration::from_nanos(now.saturating_add(wait)),
+                base: self.origin,
+                offset: Duration::from_nanos(now.saturating_add(wait)),
             })
             .into());
         }
