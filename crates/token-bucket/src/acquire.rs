@@ -23,6 +23,9 @@ use crate::sync::Ordering;
 pub(crate) struct Waiters {
     queue: VecDeque<(u64, Option<Waker>)>,
     next_id: u64,
+    /// How late the last head was released, for the head after it (see
+    /// `Gcra::reserve`); 0 when nobody was waiting behind it.
+    credit: u64,
 }
 
 impl Waiters {
@@ -45,8 +48,17 @@ impl Waiters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Start,
-    Queued { id: u64 },
-    Booked { id: u64, end: u64, cost: u64 },
+    Queued {
+        id: u64,
+    },
+    Booked {
+        id: u64,
+        end: u64,
+        cost: u64,
+        ready: u64,
+        /// Credit left for the next head if this one passes at once.
+        carry: u64,
+    },
     Done,
 }
 
@@ -71,14 +83,14 @@ pin_project! {
             let id = match *this.step {
                 Step::Start | Step::Done => return,
                 Step::Queued { id } => id,
-                Step::Booked { id, end, cost } => {
+                Step::Booked { id, end, cost, .. } => {
                     if this.bucket.inner.gcra.refund(end, cost) {
                         this.bucket.inner.counters.refunded();
                     }
                     id
                 }
             };
-            leave(&this.bucket.inner, id);
+            leave(&this.bucket.inner, id, 0);
         }
     }
 }
@@ -87,9 +99,15 @@ fn lock<C, S>(inner: &Inner<C, S>) -> MutexGuard<'_, Waiters> {
     inner.waiters.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Takes `id` out of the queue and wakes the next head, if any.
-fn leave<C, S>(inner: &Inner<C, S>, id: u64) {
-    let next = lock(inner).remove(id);
+/// Takes `id` out of the queue and wakes the next head, if any, handing it
+/// `credit` (how late `id` was released).
+fn leave<C, S>(inner: &Inner<C, S>, id: u64, credit: u64) {
+    let next = {
+        let mut waiters = lock(inner);
+        let next = waiters.remove(id);
+        waiters.credit = if waiters.queue.is_empty() { 0 } else { credit };
+        next
+    };
     inner.counters.waiting.fetch_sub(1, Ordering::Relaxed);
     if let Some(waker) = next {
         waker.wake();
@@ -167,13 +185,14 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
                         }
                         return Poll::Pending;
                     }
+                    let credit = std::mem::take(&mut waiters.credit);
                     drop(waiters);
                     let now = bucket.now_ns();
-                    match inner.gcra.reserve(now, n) {
+                    match inner.gcra.reserve(now, n, credit) {
                         Err(burst) => {
                             // The burst shrank below `n` while it waited.
                             *this.step = Step::Done;
-                            leave(inner, id);
+                            leave(inner, id, 0);
                             return Poll::Ready(Err(InsufficientCapacity {
                                 requested: n,
                                 burst,
@@ -185,6 +204,10 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
                                 id,
                                 end: view.tat,
                                 cost,
+                                ready,
+                                // Passing at once on a credited booking keeps
+                                // only the credit it did not use.
+                                carry: now.saturating_sub(ready).min(credit),
                             };
                             if ready > now {
                                 let at = bucket.instant_at(ready);
@@ -193,16 +216,22 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
                         }
                     }
                 }
-                Step::Booked { id, .. } => {
+                Step::Booked {
+                    id, ready, carry, ..
+                } => {
+                    let mut lateness = carry;
                     if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
                         if sleep.poll(cx).is_pending() {
                             return Poll::Pending;
                         }
+                        // Woken after its instant: the timer's lateness,
+                        // handed to the next head so the queue keeps the rate.
+                        lateness = bucket.now_ns().saturating_sub(ready);
                     }
                     this.sleep.set(None);
                     *this.step = Step::Done;
                     inner.counters.admitted();
-                    leave(inner, id);
+                    leave(inner, id, lateness);
                     return Poll::Ready(Ok(()));
                 }
                 Step::Done => panic!("`Acquire` polled after completion"),

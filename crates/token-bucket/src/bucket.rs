@@ -323,7 +323,7 @@ impl<C: Clock, S> TokenBucket<C, S> {
         if n == 0 {
             return Ok(Reservation::nothing(self.clone(), now));
         }
-        match self.inner.gcra.reserve(now, n) {
+        match self.inner.gcra.reserve(now, n, 0) {
             Ok((view, cost)) => {
                 self.inner.counters.admitted();
                 Ok(Reservation::new(self.clone(), view, cost))

@@ -168,14 +168,25 @@ impl Gcra {
     /// Books `n` tokens at `now` whether or not they conform yet (a
     /// reservation). Returns the new TAT and the cost booked, or the burst if
     /// `n` exceeds it. The tokens become usable at `tat - tolerance`.
-    pub(crate) fn reserve(&self, now: u64, n: u32) -> Result<(View, u64), u32> {
+    ///
+    /// `credit` (ns) is how late the previous waiter in a queue was
+    /// released: if the TAT is no older than that, the booking continues
+    /// the chain from the TAT instead of restarting from now, so a late
+    /// timer does not cost the queue its rate. Ready instants stay one
+    /// cost apart; 0 is a plain booking.
+    pub(crate) fn reserve(&self, now: u64, n: u32, credit: u64) -> Result<(View, u64), u32> {
         let mut tat = self.load_tat();
         loop {
             let (interval, tolerance) = self.quota();
             let Some(cost) = cost_of(n, interval, tolerance) else {
                 return Err(self.burst());
             };
-            let new = tat.max(now).saturating_add(cost).min(RECONFIGURING - 1);
+            let base = if tat >= now.saturating_sub(credit) {
+                tat
+            } else {
+                now
+            };
+            let new = base.saturating_add(cost).min(RECONFIGURING - 1);
             match self
                 .tat
                 .compare_exchange_weak(tat, new, Ordering::AcqRel, Ordering::Acquire)

@@ -81,9 +81,9 @@ fn a_reconfiguration_racing_a_decision_grants_nothing_extra() {
 fn a_refund_under_a_later_booking_is_refused() {
     loom::model(|| {
         let cell = Arc::new(Gcra::new(quota(1)));
-        let (first, cost) = cell.reserve(NOW, 1).unwrap();
+        let (first, cost) = cell.reserve(NOW, 1, 0).unwrap();
         let other = Arc::clone(&cell);
-        let t = thread::spawn(move || other.reserve(NOW, 1).unwrap().0.tat);
+        let t = thread::spawn(move || other.reserve(NOW, 1, 0).unwrap().0.tat);
         let refunded = cell.refund(first.tat, cost);
         let second_end = t.join().unwrap();
         let tat = cell.view().tat;

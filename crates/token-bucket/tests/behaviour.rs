@@ -315,3 +315,40 @@ fn no_window_admits_more_than_burst_plus_rate_and_saturation_gets_the_rate() {
         admitted.len()
     );
 }
+
+/// Waiters queued back to back on a timer that always fires late (by less
+/// than one interval, and by more): each released waiter queues again at
+/// once, so there is always someone behind the head. The lateness is handed
+/// down the queue, so release `k` is never more than the lateness after
+/// `k` intervals: a burst-1 bucket keeps its rate on a coarse timer (tokio's
+/// is 1 ms, the interval at 1,000/s).
+#[test]
+fn a_queue_on_a_late_timer_keeps_the_rate() {
+    for late in [ms(6), ms(25)] {
+        let (clock, b) = bucket(100, 1); // 10 ms per token
+        b.try_acquire(1).unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut queue: Vec<_> = (0..3).map(|_| Box::pin(b.acquire(1))).collect();
+        let mut released = Vec::new();
+        while released.len() < 60 {
+            let mut progressed = false;
+            for fut in queue.iter_mut() {
+                if fut.as_mut().poll(&mut cx).is_ready() {
+                    released.push(clock.elapsed());
+                    *fut = Box::pin(b.acquire(1)); // straight back in line
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                let deadline = clock.next_deadline().expect("the head sleeps");
+                clock.advance_to(deadline + late);
+            }
+        }
+        for (k, &at) in released.iter().enumerate() {
+            let slot = ms(10 * (k as u64 + 1));
+            assert!(at <= slot + late, "late {late:?}: release {k} at {at:?} drifted past {slot:?}");
+        }
+        // Ready instants stay an interval apart: never more than the rate.
+        assert!(released.len() as u128 <= clock.elapsed().as_millis() / 10 + 1);
+    }
+}
