@@ -346,7 +346,10 @@ fn a_queue_on_a_late_timer_keeps_the_rate() {
         }
         for (k, &at) in released.iter().enumerate() {
             let slot = ms(10 * (k as u64 + 1));
-            assert!(at <= slot + late, "late {late:?}: release {k} at {at:?} drifted past {slot:?}");
+            assert!(
+                at <= slot + late,
+                "late {late:?}: release {k} at {at:?} drifted past {slot:?}"
+            );
         }
         // Ready instants stay an interval apart: never more than the rate.
         assert!(released.len() as u128 <= clock.elapsed().as_millis() / 10 + 1);
