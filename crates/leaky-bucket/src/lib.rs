@@ -47,11 +47,13 @@
 //!   waiter actually woke: `next = max(previous + interval, arrival - slack -
 //!   credit)`. A late timer is credited back: the callers behind it catch
 //!   up, and a caller that comes straight back after a late release (a
-//!   paced loop) may take its slot as much earlier as that release was late.
+//!   paced loop) may take its slot as much earlier as that release was late
+//!   (at most one interval: a timer tick, not a stall).
 //!   So `n` slots take `n` intervals, however late the wake-ups (on tokio at
 //!   1,000/s, where the timer's 1 ms granularity equals the interval, 2,000
 //!   of 2,000 expected releases in 2 s; the leaky-bucket crate delivers 954).
-//!   A consumer that is slow by itself banks nothing. The total lateness is
+//!   A consumer that is slow by itself banks nothing, and idling banks
+//!   nothing beyond the slack. The total lateness is
 //!   in [`Stats::lateness`].
 //! - **Bounded waiting room.** At most [`capacity`](Builder::capacity)
 //!   callers wait at once, released in FIFO order; the next caller gets
@@ -80,6 +82,10 @@
 //!
 //! The head must be polled to be released; an executor that runs woken tasks
 //! promptly sees no delay, and one that is late is credited back as above.
+//! A waiter (or a paced stream woken for a free place) that is parked
+//! without being polled or dropped holds up the callers behind it and, as
+//! the queue goes first, `try_acquire` too: poll waiters to completion or
+//! drop them.
 //!
 //! ```
 //! use sluicegate_leaky_bucket::LeakyBucket;

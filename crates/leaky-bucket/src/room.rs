@@ -164,9 +164,8 @@ impl State {
         let rate = &config.rate;
         let mut wake = Wakeups::default();
         if !self.anyone_ahead(room_id) && self.schedule.slot_for(rate, now) <= now {
-            let credit = self.schedule.credit();
             let slot = self.schedule.take(rate, now);
-            self.schedule.passed_at_once(slot, now, credit);
+            self.schedule.passed_at_once(slot, now);
             self.tail = Some(self.schedule);
             self.counters.passed += 1;
             if let Some(id) = room_id {
@@ -249,7 +248,7 @@ impl State {
         self.queue.remove(&ticket);
         self.schedule.take(rate, arrival);
         let released = now.max(slot);
-        self.schedule.released_late(slot, released);
+        self.schedule.released_late(rate, slot, released);
         let c = &mut self.counters;
         c.passed += 1;
         c.waited += 1;
@@ -298,9 +297,8 @@ impl State {
         if !self.anyone_ahead(None) {
             let slot = self.schedule.slot_for(rate, now);
             if slot <= now {
-                let credit = self.schedule.credit();
                 self.schedule.take(rate, now);
-                self.schedule.passed_at_once(slot, now, credit);
+                self.schedule.passed_at_once(slot, now);
                 self.tail = Some(self.schedule);
                 self.counters.passed += 1;
                 return Ok(());

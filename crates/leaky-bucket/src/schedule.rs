@@ -109,12 +109,6 @@ impl Schedule {
         next: 0,
     };
 
-    /// The earliest instant the next slot may take: the previous slot plus
-    /// one interval (exactly, see the module docs).
-    pub(crate) fn next(&self, _rate: &Rate) -> u128 {
-        self.next
-    }
-
     fn compute_next(&self, rate: &Rate) -> u128 {
         self.anchor
             .saturating_add(rate.offset(self.taken))
@@ -126,7 +120,13 @@ impl Schedule {
     /// on when the caller *arrived*, not on when it is computed, so a late
     /// wake-up never pushes the schedule back.
     pub(crate) fn slot_for(&self, rate: &Rate, arrival: u128) -> u128 {
-        self.next(rate).max(self.earliest(rate, arrival))
+        if self.earliest(rate, arrival) > self.next {
+            // Idle beyond slack and credit: a restart, which the credit
+            // never moves (it only continues a chain).
+            arrival.saturating_sub(rate.slack)
+        } else {
+            self.next
+        }
     }
 
     fn earliest(&self, rate: &Rate, arrival: u128) -> u128 {
@@ -138,21 +138,18 @@ impl Schedule {
     /// A waiting caller's `slot` was released at `released`: that lateness
     /// was the timer's or the executor's, never the caller's, so it is
     /// credited to the next caller.
-    pub(crate) fn released_late(&mut self, slot: u128, released: u128) {
-        self.credit = released.saturating_sub(slot);
+    pub(crate) fn released_late(&mut self, rate: &Rate, slot: u128, released: u128) {
+        // At most one interval: enough for a timer tick; a stalled executor
+        // cannot turn its stall into a burst for the next caller.
+        self.credit = released.saturating_sub(slot).min(rate.offset(1));
     }
 
     /// A caller passed at once at `now` on `slot` (taken with the credit in
     /// force). It keeps only the part of the credit it did not use, so
     /// credit never grows without a late timer: a consumer that is slow by
     /// itself banks nothing.
-    pub(crate) fn passed_at_once(&mut self, slot: u128, now: u128, credit_before: u128) {
-        self.credit = now.saturating_sub(slot).min(credit_before);
-    }
-
-    /// The credit in force.
-    pub(crate) fn credit(&self) -> u128 {
-        self.credit
+    pub(crate) fn passed_at_once(&mut self, slot: u128, now: u128) {
+        self.credit = now.saturating_sub(slot).min(self.credit);
     }
 
     /// Gives the next slot to a caller who arrived at `arrival` and returns
@@ -162,10 +159,14 @@ impl Schedule {
     pub(crate) fn take(&mut self, rate: &Rate, arrival: u128) -> u128 {
         let earliest = self.earliest(rate, arrival);
         if earliest > self.next {
-            // Idle for longer than the slack: the schedule restarts here.
-            self.anchor = earliest;
+            // Idle for longer than the slack (and the credit): the schedule
+            // restarts at the arrival less the slack, and nothing is owed
+            // any more.
+            let restart = arrival.saturating_sub(rate.slack);
+            self.anchor = restart;
             self.taken = 0;
-            self.next = earliest;
+            self.next = restart;
+            self.credit = 0;
         }
         let slot = self.next;
         self.taken += 1;
@@ -287,7 +288,7 @@ mod tests {
                 let floor = rate.period / u128::from(rate.count.get());
                 for gap in gaps {
                     arrival = arrival.saturating_add(gap).min(NEVER);
-                    let expected = s.next(&rate).max(arrival.saturating_sub(rate.slack));
+                    let expected = s.next.max(arrival.saturating_sub(rate.slack));
                     prop_assert_eq!(s.slot_for(&rate, arrival), expected);
                     let slot = s.take(&rate, arrival);
                     prop_assert_eq!(slot, expected);

@@ -591,14 +591,14 @@ fn futures_and_buckets_cross_threads() {
 }
 
 /// A consumer that calls `acquire` again as soon as it is released, on a
-/// timer that always fires late (by less than one interval, and by more):
-/// the lateness is credited back, so release `k` is never more than the
-/// lateness after slot `k`, instead of each late wake-up pushing every later
-/// slot back (re-arming from "now" loses `lateness / (interval + lateness)`
-/// of the rate).
+/// timer that always fires late (by less than one interval, and by more, up
+/// to two): the lateness is credited back (at most one interval), so
+/// release `k` is never more than the lateness after slot `k`, instead of
+/// each late wake-up pushing every later slot back (re-arming from "now"
+/// loses `lateness / (interval + lateness)` of the rate).
 #[test]
 fn a_consumer_coming_straight_back_after_late_wake_ups_keeps_the_rate() {
-    for late in [ms(6), ms(25)] {
+    for late in [ms(6), ms(15)] {
         let clock = ManualClock::new();
         let bucket = every(&clock, ms(10), 8);
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -625,4 +625,26 @@ fn a_consumer_coming_straight_back_after_late_wake_ups_keeps_the_rate() {
         let s = bucket.stats();
         assert_eq!((s.passed, s.waiting), (100, 0));
     }
+}
+
+/// Credit is for a late timer, not a bank: after a very late release and
+/// then an hour of idling, a `slack = 0` bucket passes one caller, not a
+/// burst.
+#[test]
+fn credit_does_not_survive_idling() {
+    let clock = ManualClock::new();
+    let bucket = every(&clock, ms(10), 8);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    bucket.try_acquire().unwrap();
+    let mut head = std::pin::pin!(bucket.acquire());
+    assert!(head.as_mut().poll(&mut cx).is_pending());
+    let deadline = clock.next_deadline().expect("the head sleeps");
+    clock.advance_to(deadline + std::time::Duration::from_secs(1));
+    assert!(head.as_mut().poll(&mut cx).is_ready());
+    clock.advance(std::time::Duration::from_secs(3600));
+    let passed = (0..100).filter(|_| bucket.try_acquire().is_ok()).count();
+    assert_eq!(
+        passed, 1,
+        "an idle slack-0 bucket passes one caller at once"
+    );
 }

@@ -26,11 +26,19 @@ pub(crate) struct Waiters {
     /// How late the last head was released, for the head after it (see
     /// `Gcra::reserve`); 0 when nobody was waiting behind it.
     credit: u64,
+    /// Bumped by every `set_quota`: a head that booked under an older
+    /// quota re-times its wait.
+    pub(crate) generation: u64,
 }
 
 impl Waiters {
     fn is_head(&self, id: u64) -> bool {
         self.queue.front().is_some_and(|(head, _)| *head == id)
+    }
+
+    /// The head's waker.
+    pub(crate) fn head_waker(&self) -> Option<Waker> {
+        self.queue.front().and_then(|(_, w)| w.clone())
     }
 
     /// Removes `id`; returns the new head's waker if `id` was the head.
@@ -58,6 +66,8 @@ enum Step {
         ready: u64,
         /// Credit left for the next head if this one passes at once.
         carry: u64,
+        /// The quota generation it booked under.
+        generation: u64,
     },
     Done,
 }
@@ -67,7 +77,12 @@ pin_project! {
     /// taken.
     ///
     /// Cancel-safe: dropping it leaves the queue, wakes the next caller and,
-    /// if it had booked tokens, gives them back.
+    /// if it had booked tokens, gives them back (unless something was booked
+    /// after them).
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it completed panics, as for `async` blocks.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Acquire<C, S: Sleeper> {
         bucket: TokenBucket<C, S>,
@@ -80,16 +95,21 @@ pin_project! {
     impl<C, S: Sleeper> PinnedDrop for Acquire<C, S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            let counters = &this.bucket.inner.counters;
             let id = match *this.step {
                 Step::Start | Step::Done => return,
-                Step::Queued { id } => id,
+                Step::Queued { id } => {
+                    counters.unbooked.fetch_sub(u64::from(*this.n), Ordering::Relaxed);
+                    id
+                }
                 Step::Booked { id, end, cost, .. } => {
                     if this.bucket.inner.gcra.refund(end, cost) {
-                        this.bucket.inner.counters.refunded();
+                        counters.refunded();
                     }
                     id
                 }
             };
+            counters.cancelled.fetch_add(1, Ordering::Relaxed);
             leave(&this.bucket.inner, id, 0);
         }
     }
@@ -171,6 +191,10 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
                     waiters.next_id += 1;
                     waiters.queue.push_back((id, Some(cx.waker().clone())));
                     inner.counters.waiting.fetch_add(1, Ordering::Relaxed);
+                    inner
+                        .counters
+                        .unbooked
+                        .fetch_add(u64::from(n), Ordering::Relaxed);
                     inner.counters.waited();
                     *this.step = Step::Queued { id };
                 }
@@ -186,12 +210,18 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
                         return Poll::Pending;
                     }
                     let credit = std::mem::take(&mut waiters.credit);
+                    let generation = waiters.generation;
                     drop(waiters);
+                    inner
+                        .counters
+                        .unbooked
+                        .fetch_sub(u64::from(n), Ordering::Relaxed);
                     let now = bucket.now_ns();
                     match inner.gcra.reserve(now, n, credit) {
                         Err(burst) => {
                             // The burst shrank below `n` while it waited.
                             *this.step = Step::Done;
+                            inner.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                             leave(inner, id, 0);
                             return Poll::Ready(Err(InsufficientCapacity {
                                 requested: n,
@@ -208,6 +238,7 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
                                 // Passing at once on a credited booking keeps
                                 // only the credit it did not use.
                                 carry: now.saturating_sub(ready).min(credit),
+                                generation,
                             };
                             if ready > now {
                                 let at = bucket.instant_at(ready);
@@ -217,8 +248,43 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
                     }
                 }
                 Step::Booked {
-                    id, ready, carry, ..
+                    id,
+                    ready,
+                    carry,
+                    generation,
+                    ..
                 } => {
+                    if lock(inner).generation != generation {
+                        // `set_quota` ran while it waited: its booking was
+                        // rescaled with the rest of the bucket. Wait for
+                        // the new instant, never the old one.
+                        let now = bucket.now_ns();
+                        let view = inner.gcra.view();
+                        let Some(cost) = crate::gcra::cost_of(n, view.interval, view.tolerance)
+                        else {
+                            *this.step = Step::Done;
+                            this.sleep.set(None);
+                            inner.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                            leave(inner, id, 0);
+                            return Poll::Ready(Err(InsufficientCapacity {
+                                requested: n,
+                                burst: view.burst,
+                            }));
+                        };
+                        let ready = view.tat.saturating_sub(view.tolerance);
+                        *this.step = Step::Booked {
+                            id,
+                            end: view.tat,
+                            cost,
+                            ready,
+                            carry: 0,
+                            generation: lock(inner).generation,
+                        };
+                        let sleep = (ready > now)
+                            .then(|| inner.sleeper.sleep_until(bucket.instant_at(ready)));
+                        this.sleep.set(sleep);
+                        continue;
+                    }
                     let mut lateness = carry;
                     if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
                         if sleep.poll(cx).is_pending() {
@@ -231,6 +297,10 @@ impl<C: Clock, S: Sleeper> Future for Acquire<C, S> {
                     this.sleep.set(None);
                     *this.step = Step::Done;
                     inner.counters.admitted();
+                    inner
+                        .counters
+                        .served_after_wait
+                        .fetch_add(1, Ordering::Relaxed);
                     leave(inner, id, lateness);
                     return Poll::Ready(Ok(()));
                 }

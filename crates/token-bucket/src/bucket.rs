@@ -170,22 +170,14 @@ impl Snapshot {
         if n > self.burst {
             return None;
         }
-        let missing = n.saturating_sub(self.remaining);
-        if missing == 0 {
+        if n == 0 {
             return Some(Duration::ZERO);
         }
-        // The next token arrives when the debt drops by one interval's
-        // fraction; the rest follow one interval apart.
-        let full_debt = self.reset_after.as_nanos();
-        let interval = self.interval.as_nanos();
-        let into_token = full_debt % interval;
-        let first = if into_token == 0 {
-            interval
-        } else {
-            into_token
-        };
-        let ns = first + interval * u128::from(missing - 1);
-        Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX)))
+        // `n` tokens are there once the debt (`reset_after`) has dropped to
+        // `burst - n` intervals: exact for any debt, bookings beyond the
+        // burst included.
+        let keep = self.interval.saturating_mul(self.burst - n);
+        Some(self.reset_after.saturating_sub(keep))
     }
 }
 
@@ -207,18 +199,22 @@ impl<C: Clock, S> TokenBucket<C, S> {
 
     /// The instant at bucket time `ns`.
     pub(crate) fn instant_at(&self, ns: u64) -> Instant {
-        let offset = Duration::from_nanos(ns.saturating_sub(EPOCH));
-        self.inner
-            .origin
-            .checked_add(offset)
-            .unwrap_or_else(|| self.inner.clock.now() + Duration::from_secs(86_400 * 365))
+        later(
+            self.inner.origin,
+            Duration::from_nanos(ns.saturating_sub(EPOCH)),
+        )
     }
 
     /// Takes `n` tokens now, or says why not. Never waits. `n = 0` always
     /// succeeds and takes nothing.
     ///
     /// It does not overtake callers already waiting in
-    /// [`acquire`](Self::acquire): while any wait, it is denied.
+    /// [`acquire`](Self::acquire): while any wait, it is denied, with a
+    /// `Retry-After` that counts the tokens they asked for. So an `acquire`
+    /// future that is polled once and then parked without being polled or
+    /// dropped (kept in a struct, or in a `select!` branch that is never
+    /// polled again) keeps every `try_acquire` denied: poll waiters to
+    /// completion or drop them.
     ///
     /// # Errors
     ///
@@ -262,11 +258,17 @@ impl<C: Clock, S> TokenBucket<C, S> {
     #[cold]
     fn queued_denial(&self, now: u64, n: u32) -> Decision {
         let view = self.inner.gcra.view();
+        // Waiters that have not booked yet go first: their tokens count.
+        let unbooked = self.inner.counters.unbooked.load(Ordering::Relaxed);
+        let ahead = view.interval.saturating_mul(unbooked);
         match view.judge(now, n) {
             Decision::Admit { tat } => Decision::Wait {
-                ns: tat - view.tat.max(now),
+                ns: (tat - view.tat.max(now)).saturating_add(ahead),
             },
-            other => other,
+            Decision::Wait { ns } => Decision::Wait {
+                ns: ns.saturating_add(ahead),
+            },
+            never => never,
         }
     }
 
@@ -278,7 +280,9 @@ impl<C: Clock, S> TokenBucket<C, S> {
         }
     }
 
-    /// Would `n` tokens be admitted now? Takes nothing.
+    /// Would `n` tokens be admitted now, by the bucket alone? Takes nothing.
+    /// Unlike [`try_acquire`](Self::try_acquire) it does not look at
+    /// waiting callers.
     ///
     /// # Errors
     ///
@@ -299,7 +303,8 @@ impl<C: Clock, S> TokenBucket<C, S> {
         }
     }
 
-    /// The bucket's state now, for metadata headers. Takes nothing.
+    /// The bucket's state now, for metadata headers. Takes nothing, and
+    /// (like [`check`](Self::check)) does not look at waiting callers.
     pub fn peek(&self) -> Snapshot {
         let now = self.now_ns();
         let view = self.inner.gcra.view();
@@ -347,6 +352,19 @@ impl<C: Clock, S> TokenBucket<C, S> {
             .unwrap_or_else(PoisonError::into_inner);
         let now = self.now_ns();
         self.inner.gcra.reconfigure(now, quota);
+        // A head sleeping on a booking made under the old quota re-times.
+        let head = {
+            let mut waiters = self
+                .inner
+                .waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            waiters.generation += 1;
+            waiters.head_waker()
+        };
+        if let Some(head) = head {
+            head.wake();
+        }
     }
 
     /// The quota in force.
@@ -365,7 +383,9 @@ impl<C: Clock, S> TokenBucket<C, S> {
 
     /// Waits until `n` tokens are available and takes them. Callers are
     /// served in arrival order; dropping the future leaves the queue and
-    /// gives back anything it had booked.
+    /// gives back what it had booked, unless something was booked after it
+    /// (a [`reserve`](Self::reserve)), whose timing depends on it. A
+    /// [`set_quota`](Self::set_quota) re-times a caller already waiting.
     ///
     /// Resolves to [`InsufficientCapacity`] (at once) when `n` exceeds the
     /// burst. `n = 0` resolves at once.
@@ -389,4 +409,21 @@ impl<C, S> fmt::Debug for TokenBucket<C, S> {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// `base + offset`, or the latest instant this platform can represent on
+/// the way there: far-future instants stay in the future.
+pub(crate) fn later(base: Instant, offset: Duration) -> Instant {
+    let mut step = offset;
+    let mut at = base;
+    while !step.is_zero() {
+        match at.checked_add(step) {
+            Some(next) => at = next,
+            None => step /= 2,
+        }
+        if at.checked_duration_since(base) == Some(offset) {
+            break;
+        }
+    }
+    at
 }

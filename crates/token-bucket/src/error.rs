@@ -25,7 +25,7 @@ pub enum QuotaError {
         /// The period.
         period: Duration,
     },
-    /// One token would take more than `u64::MAX` nanoseconds.
+    /// One token would take more than about 146 years (`u64::MAX / 4` ns).
     #[error("one token would take more than about 146 years")]
     PeriodTooLong,
 }
@@ -50,7 +50,7 @@ impl NotUntil {
 
     /// The instant at which the request would be admitted.
     pub fn earliest(&self) -> Instant {
-        self.base.checked_add(self.offset).unwrap_or(self.base)
+        crate::bucket::later(self.base, self.offset)
     }
 
     /// The wait left from `now` (zero if `now` is past it).

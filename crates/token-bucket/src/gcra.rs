@@ -169,11 +169,11 @@ impl Gcra {
     /// reservation). Returns the new TAT and the cost booked, or the burst if
     /// `n` exceeds it. The tokens become usable at `tat - tolerance`.
     ///
-    /// `credit` (ns) is how late the previous waiter in a queue was
-    /// released: if the TAT is no older than that, the booking continues
-    /// the chain from the TAT instead of restarting from now, so a late
-    /// timer does not cost the queue its rate. Ready instants stay one
-    /// cost apart; 0 is a plain booking.
+    /// `credit` (ns, capped at one interval) is how late the previous
+    /// waiter in a queue was released: if the TAT is no older than that,
+    /// the booking continues the chain from the TAT instead of restarting
+    /// from now, so a late timer tick does not cost the queue its rate.
+    /// Ready instants stay one cost apart; 0 is a plain booking.
     pub(crate) fn reserve(&self, now: u64, n: u32, credit: u64) -> Result<(View, u64), u32> {
         let mut tat = self.load_tat();
         loop {
@@ -181,6 +181,9 @@ impl Gcra {
             let Some(cost) = cost_of(n, interval, tolerance) else {
                 return Err(self.burst());
             };
+            // At most one interval: enough for a timer tick, and a stalled
+            // executor cannot turn lateness into a burst.
+            let credit = credit.min(interval);
             let base = if tat >= now.saturating_sub(credit) {
                 tat
             } else {

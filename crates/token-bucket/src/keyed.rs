@@ -172,7 +172,13 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             })
             .into());
         }
-        shard.insert(key.clone(), new);
+        // Existing keys are updated in place: no clone, no allocation.
+        match shard.get_mut(key) {
+            Some(tat) => *tat = new,
+            None => {
+                shard.insert(key.clone(), new);
+            }
+        }
         self.admitted.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

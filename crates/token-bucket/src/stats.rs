@@ -12,8 +12,15 @@ pub struct Stats {
     pub admitted: u64,
     /// `try_acquire` denials.
     pub rejected: u64,
-    /// `acquire` calls that had to wait.
+    /// `acquire` calls that had to wait. Each ends served
+    /// (`served_after_wait`), cancelled, or is still `waiting`:
+    /// `waited == served_after_wait + cancelled + waiting`.
     pub waited: u64,
+    /// Waiting `acquire` calls that got their tokens (also in `admitted`).
+    pub served_after_wait: u64,
+    /// Waiting `acquire` calls that ended without tokens: dropped, or their
+    /// request outgrew a burst lowered by `set_quota`.
+    pub cancelled: u64,
     /// Bookings given back (cancelled reservations, dropped waiters).
     pub refunded: u64,
     /// Callers waiting in `acquire` now.
@@ -68,6 +75,11 @@ pub(crate) struct Counters {
     rejected: Striped,
     waited: AtomicU64,
     refunded: AtomicU64,
+    pub(crate) served_after_wait: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    /// Tokens asked for by waiters that have not booked yet (they count
+    /// in the `Retry-After` of a caller arriving behind them).
+    pub(crate) unbooked: AtomicU64,
     pub(crate) waiting: AtomicUsize,
 }
 
@@ -96,6 +108,8 @@ impl Counters {
             rejected: self.rejected.sum(),
             waited: self.waited.load(Ordering::Relaxed),
             refunded: self.refunded.load(Ordering::Relaxed),
+            served_after_wait: self.served_after_wait.load(Ordering::Relaxed),
+            cancelled: self.cancelled.load(Ordering::Relaxed),
             waiting: self.waiting.load(Ordering::Relaxed),
             tokens,
             burst,
