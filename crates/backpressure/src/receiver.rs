@@ -1,0 +1,137 @@
+//! [`Receiver`]: the receiving half of a queue, and a
+//! [`Stream`](futures_core::Stream).
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_core::stream::FusedStream;
+
+use crate::core::Core;
+use crate::error::TryRecvError;
+use crate::futures::Recv;
+use crate::stats::Stats;
+
+/// The receiving half of a queue; cheap to [`Clone`] (each clone is one
+/// more consumer, and each item goes to exactly one of them).
+///
+/// It is a [`Stream`] of `T` that ends once every sender is gone and the
+/// queue is drained. Each item taken out frees its slot and wakes one
+/// waiting sender.
+///
+/// When the last `Receiver` is dropped the queue closes: waiting and later
+/// sends fail with `Closed(item)`, and the items still queued go to the
+/// [`on_drop`](crate::Builder::on_drop) callback with
+/// [`DropReason::Closed`](crate::DropReason::Closed), counted in
+/// [`Stats::dropped`].
+pub struct Receiver<T> {
+    core: Arc<Core<T>>,
+    /// Boxed: async-channel's receiver is `!Unpin`; ours stays `Unpin`.
+    inner: Pin<Box<async_channel::Receiver<T>>>,
+}
+
+impl<T> Receiver<T> {
+    pub(crate) fn new(core: Arc<Core<T>>, inner: async_channel::Receiver<T>) -> Self {
+        Self {
+            core,
+            inner: Box::pin(inner),
+        }
+    }
+
+    /// Receives the oldest item, waiting while the queue is empty; `None`
+    /// once every sender is gone and the queue is drained. Cancel-safe.
+    pub fn recv(&self) -> Recv<'_, T> {
+        Recv::new(&self.core, self.inner.recv())
+    }
+
+    /// Receives the oldest item if one is queued now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`], or [`TryRecvError::Closed`] once every
+    /// sender is gone and the queue is drained.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        match self.inner.try_recv() {
+            Ok(item) => {
+                self.core.on_received();
+                Ok(item)
+            }
+            Err(async_channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
+            Err(async_channel::TryRecvError::Closed) => Err(TryRecvError::Closed),
+        }
+    }
+
+    /// A snapshot of the queue's counters (shared by every handle).
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
+    }
+
+    /// The number of slots.
+    pub fn capacity(&self) -> usize {
+        self.core.capacity()
+    }
+
+    /// The number of items queued now.
+    pub fn len(&self) -> usize {
+        self.core.len()
+    }
+
+    /// Whether no item is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.core.len() == 0
+    }
+
+    /// Whether the queue is closed: every sender (or every receiver) is
+    /// gone. Items may still be queued; they are received first.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+}
+
+impl<T> Stream for Receiver<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                this.core.on_received();
+                Poll::Ready(Some(item))
+            }
+            other => other,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.core.len(), None)
+    }
+}
+
+impl<T> FusedStream for Receiver<T> {
+    fn is_terminated(&self) -> bool {
+        self.inner.is_terminated()
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.core.add_receiver();
+        Self::new(Arc::clone(&self.core), (*self.inner).clone())
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.core.drop_receiver();
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("queue", &self.core)
+            .finish()
+    }
+}

@@ -1,0 +1,91 @@
+//! [`Stats`]: the numbers a user needs to size a queue.
+
+use std::time::Duration;
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// A snapshot of a queue's counters, from [`Sender::stats`](crate::Sender::stats)
+/// or [`Receiver::stats`](crate::Receiver::stats).
+///
+/// # Accounting invariant
+///
+/// Every item handed to the queue by a call that did not hand it back
+/// (`send`/`try_send`/`send_timeout` returning `Ok`, [`Permit::send`](crate::Permit::send),
+/// `Sink::start_send`) counts once in `sent`, and is then received, still
+/// queued, or dropped (under a drop policy, or because every receiver was
+/// gone), so whenever no call is in flight:
+///
+/// ```text
+/// sent == received + len + dropped
+/// ```
+///
+/// The same holds per policy: under [`Block`](crate::Overflow::Block) and
+/// [`Reject`](crate::Overflow::Reject), `dropped` only counts items cut off
+/// by closing ([`DropReason::Closed`](crate::DropReason::Closed)). Items
+/// handed back in an error are not in `sent`: they are in `rejected`
+/// (`Full`), `timed_out` (`Timeout`), or (for `Closed`) back with the
+/// caller only. The counters are read one by one, so a snapshot taken while
+/// other threads send or receive may be off by the calls in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Items queued now.
+    pub len: usize,
+    /// Slots held by outstanding [`Permit`](crate::Permit)s (or sinks
+    /// between `poll_ready` and `start_send`) now.
+    pub reserved: usize,
+    /// The number of slots.
+    pub capacity: usize,
+    /// The most slots ever taken at once (queued items plus permits): if it
+    /// stays well below `capacity`, the buffer is oversized.
+    pub high_watermark: usize,
+    /// Calls that found every slot taken, once per call however long it
+    /// then waited, whatever the policy then did (wait, reject, drop): the
+    /// "buffer was full" count to size a buffer by.
+    pub full_events: u64,
+    /// Total time senders (and reservers) spent waiting for a slot,
+    /// measured on the queue's clock, including waits that were cancelled
+    /// or timed out (saturating).
+    pub blocked: Duration,
+    /// Items the queue took (see the invariant above).
+    pub sent: u64,
+    /// Items taken out by receivers.
+    pub received: u64,
+    /// Items the queue let go of, each passed to the `on_drop` callback.
+    pub dropped: u64,
+    /// Items handed back in `Full(item)`.
+    pub rejected: u64,
+    /// Items handed back in [`SendTimeoutError::Timeout`](crate::SendTimeoutError::Timeout).
+    pub timed_out: u64,
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) sent: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) full_events: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+    blocked_nanos: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_blocked(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .blocked_nanos
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_add(nanos))
+            });
+    }
+
+    pub(crate) fn blocked(&self) -> Duration {
+        Duration::from_nanos(self.blocked_nanos.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,73 @@
+//! [`Waiter`]: the waiting half shared by `send`, `send_timeout`, `reserve`
+//! and the `Sink`: a listener on the queue's `send_ops`, and the instant the
+//! wait began (for [`Stats::blocked`](crate::Stats::blocked)).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use event_listener::EventListener;
+use sluicegate_rt::Clock;
+
+use crate::core::Core;
+
+#[derive(Debug, Default)]
+pub(crate) struct Waiter {
+    listener: Option<EventListener>,
+    /// When this call first found the queue full; `Some` while it waits.
+    since: Option<Instant>,
+    /// Whether this call has found the queue full (its full event counted).
+    full_seen: bool,
+}
+
+impl Waiter {
+    pub(crate) fn full_seen(&self) -> bool {
+        self.full_seen
+    }
+
+    /// The queue was full and this call will wait: start the blocked clock.
+    pub(crate) fn mark_full(&mut self, clock: &impl Clock) {
+        self.full_seen = true;
+        if self.since.is_none() {
+            self.since = Some(clock.now());
+        }
+    }
+
+    /// Waits for a wake-up. The first call only registers the listener and
+    /// returns `Ready`, so the caller re-checks the queue before sleeping:
+    /// a slot freed in between is not missed.
+    pub(crate) fn poll_wake<T>(&mut self, core: &Core<T>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.listener {
+            None => {
+                self.listener = Some(core.send_ops.listen());
+                Poll::Ready(())
+            }
+            Some(listener) => match Pin::new(listener).poll(cx) {
+                Poll::Ready(()) => {
+                    self.listener = None;
+                    Poll::Ready(())
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    /// The call is over (done, failed, timed out or dropped): stop
+    /// listening and add the time it was blocked to the stats. Dropping a
+    /// listener that was notified passes the notification on.
+    pub(crate) fn finish<T>(&mut self, core: &Core<T>, clock: &impl Clock) {
+        self.listener = None;
+        if let Some(since) = self.since.take() {
+            core.counters
+                .add_blocked(clock.now().saturating_duration_since(since));
+        }
+    }
+
+    /// Forgets a finished call, ready for the next (the `Sink`).
+    pub(crate) fn reset(&mut self) {
+        self.listener = None;
+        self.since = None;
+        self.full_seen = false;
+    }
+}

@@ -1,0 +1,174 @@
+//! Every interleaving of the slot accounting, under loom: concurrent sends,
+//! receives, reservations, evictions and closes. A lost wake-up shows as a
+//! pending waiter whose waker never fired; a leaked or doubly used slot
+//! shows in the counters.
+//!
+//! Only this crate's atomics are loom's; async-channel's queue and
+//! event-listener's list are plain std code, which loom runs as indivisible
+//! steps. The wakers are plain flags (not loom's), so no loom operation runs
+//! inside event-listener's lock.
+//!
+//! `RUSTFLAGS="--cfg sluicegate_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p sluicegate-backpressure --test loom --release`
+#![cfg(sluicegate_loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use loom::thread;
+use sluicegate_backpressure::{DropReason, Overflow, Receiver, SendError, Sender};
+
+#[derive(Default)]
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+type Log = Arc<Mutex<Vec<(u32, DropReason)>>>;
+
+fn queue(capacity: usize, policy: Overflow) -> (Sender<u32>, Receiver<u32>, Log) {
+    let log: Log = Arc::default();
+    let sink = Arc::clone(&log);
+    let (tx, rx) = sluicegate_backpressure::builder(capacity)
+        .policy(policy)
+        .on_drop(move |item, reason| sink.lock().unwrap().push((item, reason)))
+        .build()
+        .unwrap();
+    (tx, rx, log)
+}
+
+fn poll_with<F: Future + Unpin>(fut: &mut F, flag: &Arc<Flag>) -> Poll<F::Output> {
+    let waker = Waker::from(Arc::clone(flag));
+    Pin::new(fut).poll(&mut Context::from_waker(&waker))
+}
+
+fn assert_accounted(tx: &Sender<u32>) {
+    let s = tx.stats();
+    assert_eq!(s.sent, s.received + s.len as u64 + s.dropped, "{s:?}");
+}
+
+#[test]
+fn racing_senders_never_overfill_and_count_exactly() {
+    loom::model(|| {
+        let (tx, rx, _) = queue(1, Overflow::Block);
+        let senders: Vec<_> = (1..=2)
+            .map(|i| {
+                let tx = tx.clone();
+                thread::spawn(move || tx.try_send(i).is_ok())
+            })
+            .collect();
+        let got = rx.try_recv().ok();
+        let ok = senders
+            .into_iter()
+            .map(|h| u64::from(h.join().unwrap()))
+            .sum::<u64>();
+        let s = tx.stats();
+        assert_eq!(s.sent, ok);
+        assert_eq!(s.received, u64::from(got.is_some()));
+        assert_eq!(s.reserved, 0);
+        assert!(s.high_watermark <= 1 && s.len <= 1);
+        assert_eq!(s.rejected + s.sent, 2);
+        assert_accounted(&tx);
+    });
+}
+
+#[test]
+fn a_receive_wakes_a_waiting_sender() {
+    loom::model(|| {
+        let (tx, rx, _) = queue(1, Overflow::Block);
+        tx.try_send(0).unwrap();
+        let receiver = thread::spawn(move || {
+            assert_eq!(rx.try_recv(), Ok(0));
+            rx
+        });
+        let flag = Arc::new(Flag::default());
+        let mut send = tx.send(1);
+        let first = poll_with(&mut send, &flag);
+        let rx = receiver.join().unwrap();
+        if first.is_pending() {
+            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
+            assert_eq!(poll_with(&mut send, &flag), Poll::Ready(Ok(())));
+        }
+        drop(send);
+        assert_eq!(rx.try_recv(), Ok(1));
+        let s = tx.stats();
+        assert_eq!((s.len, s.reserved, s.sent, s.received), (0, 0, 2, 2));
+    });
+}
+
+#[test]
+fn a_dropped_permit_wakes_a_waiting_reserver() {
+    loom::model(|| {
+        let (tx, rx, _) = queue(1, Overflow::Block);
+        let permit = tx.try_reserve().unwrap();
+        let dropper = thread::spawn(move || drop(permit));
+        let flag = Arc::new(Flag::default());
+        let mut reserve = tx.reserve();
+        let first = poll_with(&mut reserve, &flag);
+        dropper.join().unwrap();
+        let permit = match first {
+            Poll::Ready(permit) => permit.unwrap(),
+            Poll::Pending => {
+                assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
+                match poll_with(&mut reserve, &flag) {
+                    Poll::Ready(permit) => permit.unwrap(),
+                    Poll::Pending => panic!("woken but no slot"),
+                }
+            }
+        };
+        drop(reserve);
+        permit.send(7);
+        assert_eq!(rx.try_recv(), Ok(7));
+        let s = tx.stats();
+        assert_eq!((s.len, s.reserved, s.high_watermark), (0, 0, 1));
+    });
+}
+
+#[test]
+fn drop_oldest_evictions_race_without_loss() {
+    loom::model(|| {
+        let (tx, rx, log) = queue(1, Overflow::DropOldest);
+        tx.try_send(0).unwrap();
+        let senders: Vec<_> = (1..=2)
+            .map(|i| {
+                let tx = tx.clone();
+                thread::spawn(move || match tx.try_send(i) {
+                    Ok(()) => None,
+                    Err(SendError::Full(item)) => Some(item),
+                    Err(SendError::Closed(_)) => unreachable!(),
+                })
+            })
+            .collect();
+        let mut seen: Vec<u32> = rx.try_recv().into_iter().collect();
+        for h in senders {
+            seen.extend(h.join().unwrap()); // handed back
+        }
+        seen.extend(std::iter::from_fn(|| rx.try_recv().ok()));
+        seen.extend(log.lock().unwrap().iter().map(|(item, _)| *item));
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1, 2], "each item exactly once");
+        let s = tx.stats();
+        assert_eq!((s.len, s.reserved), (0, 0));
+        assert_accounted(&tx);
+    });
+}
+
+#[test]
+fn closing_races_a_permit_send_and_the_item_is_seen() {
+    loom::model(|| {
+        let (tx, rx, log) = queue(1, Overflow::Block);
+        let permit = tx.try_reserve().unwrap();
+        let sender = thread::spawn(move || permit.send(1));
+        drop(rx);
+        sender.join().unwrap();
+        assert_eq!(*log.lock().unwrap(), [(1, DropReason::Closed)]);
+        let s = tx.stats();
+        assert_eq!((s.sent, s.dropped, s.len, s.reserved), (1, 1, 0, 0));
+        assert!(tx.try_send(2).unwrap_err().is_closed());
+    });
+}

@@ -1,0 +1,218 @@
+//! The accounting invariant under a multi-threaded stress: producers on
+//! std threads using every sending path, consumers on others, each policy.
+//! Exact end-to-end counts: every item is received, dropped (and seen by the
+//! callback) or handed back, exactly once. (No timing is asserted.)
+
+use std::future::ready;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use sluicegate_backpressure::{DropReason, Overflow, SendError, SendTimeoutError};
+use sluicegate_rt::block_on;
+
+const PRODUCERS: u64 = 4;
+const PER_PRODUCER: u64 = if cfg!(miri) { 50 } else { 5_000 };
+const CONSUMERS: usize = 3;
+
+fn stress(policy: Overflow, capacity: usize) {
+    let dropped = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&dropped);
+    let (tx, rx) = sluicegate_backpressure::builder::<u64>(capacity)
+        .policy(policy)
+        .on_drop(move |item, reason| log.lock().unwrap().push((item, reason)))
+        // A deadline that has always passed: a timed send that finds the
+        // queue full times out at its first wait.
+        .sleeper(|_: Duration| ready(()))
+        .build()
+        .unwrap();
+
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            let rx = rx.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(item) = block_on(rx.recv()) {
+                    got.push(item);
+                }
+                got
+            })
+        })
+        .collect();
+    let stats_rx = rx;
+
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let mut back = Vec::new();
+                let mut retried = 0u64;
+                for n in 0..PER_PRODUCER {
+                    let item = p * PER_PRODUCER + n;
+                    let outcome: Result<(), u64> = match n % 4 {
+                        0 => block_on(tx.send(item)).map_err(SendError::into_inner),
+                        // Try first; if full, wait (and the full event is counted).
+                        1 => match tx.try_send(item) {
+                            Err(SendError::Full(item)) => {
+                                retried += 1;
+                                block_on(tx.send(item)).map_err(SendError::into_inner)
+                            }
+                            other => other.map_err(SendError::into_inner),
+                        },
+                        2 => {
+                            block_on(tx.reserve()).unwrap().send(item);
+                            Ok(())
+                        }
+                        _ => block_on(tx.send_timeout(item, Duration::from_secs(1)))
+                            .map_err(SendTimeoutError::into_inner),
+                    };
+                    if let Err(item) = outcome {
+                        back.push(item);
+                    }
+                }
+                (back, retried)
+            })
+        })
+        .collect();
+    drop(tx);
+
+    let mut back = Vec::new();
+    let mut retried = 0;
+    for h in producers {
+        let (b, r) = h.join().unwrap();
+        back.extend(b);
+        retried += r;
+    }
+    let received: Vec<Vec<u64>> = consumers.into_iter().map(|h| h.join().unwrap()).collect();
+    let dropped = dropped.lock().unwrap().clone();
+
+    // Per producer, each consumer sees items in the order they were sent
+    // (FIFO); only DropOldest/DropNewest remove items in between.
+    for got in &received {
+        for p in 0..PRODUCERS {
+            let mine: Vec<u64> = got
+                .iter()
+                .copied()
+                .filter(|i| i / PER_PRODUCER == p)
+                .collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "FIFO per producer");
+        }
+    }
+    let n_received: usize = received.iter().map(Vec::len).sum();
+    let mut all: Vec<u64> = received.into_iter().flatten().collect();
+    all.extend(&back);
+    all.extend(dropped.iter().map(|(item, _)| *item));
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (0..PRODUCERS * PER_PRODUCER).collect::<Vec<_>>(),
+        "{policy:?}: every item exactly once"
+    );
+
+    let s = stats_rx.stats();
+    assert_eq!(s.received, n_received as u64);
+    assert_eq!(s.dropped, dropped.len() as u64);
+    assert_eq!((s.len, s.reserved), (0, 0));
+    assert_eq!(s.sent, s.received + s.dropped, "{policy:?}: {s:?}");
+    // `rejected` also counts the `try_send` refusals that were then re-sent.
+    assert_eq!(s.rejected + s.timed_out, back.len() as u64 + retried);
+    assert!(s.high_watermark <= capacity);
+    match policy {
+        Overflow::Block => {
+            assert_eq!(s.dropped, 0);
+            assert_eq!(s.rejected, retried, "try_send's Full items were re-sent");
+        }
+        Overflow::Reject => assert_eq!(s.dropped + s.timed_out, 0),
+        Overflow::DropOldest => {
+            assert!(dropped.iter().all(|(_, r)| *r == DropReason::Oldest));
+        }
+        _ => {
+            assert!(dropped.iter().all(|(_, r)| *r == DropReason::Newest));
+            assert_eq!(s.timed_out, 0, "DropNewest never waits");
+        }
+    }
+}
+
+#[test]
+fn block_under_stress() {
+    stress(Overflow::Block, 4);
+}
+
+#[test]
+fn reject_under_stress() {
+    stress(Overflow::Reject, 4);
+}
+
+#[test]
+fn drop_oldest_under_stress() {
+    stress(Overflow::DropOldest, 4);
+}
+
+#[test]
+fn drop_newest_under_stress() {
+    stress(Overflow::DropNewest, 4);
+}
+
+#[test]
+fn capacity_one_under_stress() {
+    stress(Overflow::Block, 1);
+    stress(Overflow::DropOldest, 1);
+}
+
+#[test]
+fn last_receiver_dropped_mid_stream_loses_nothing() {
+    let dropped = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&dropped);
+    let (tx, rx) = sluicegate_backpressure::builder::<u64>(8)
+        .on_drop(move |item, _| log.lock().unwrap().push(item))
+        .build()
+        .unwrap();
+    let consumer = thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..1_000 {
+            got.push(block_on(rx.recv()).unwrap());
+        }
+        got // `rx` dropped here, mid-stream
+    });
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let mut back = Vec::new();
+                for n in 0..PER_PRODUCER {
+                    let item = p * PER_PRODUCER + n;
+                    if n % 2 == 0 {
+                        if let Err(e) = block_on(tx.send(item)) {
+                            back.push(e.into_inner());
+                        }
+                    } else {
+                        match block_on(tx.reserve()) {
+                            Ok(permit) => permit.send(item),
+                            Err(_) => back.push(item),
+                        }
+                    }
+                }
+                back
+            })
+        })
+        .collect();
+    let stats_tx = tx;
+    let received = consumer.join().unwrap();
+    let back: Vec<u64> = producers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let dropped = dropped.lock().unwrap().clone();
+    let mut all: Vec<u64> = received
+        .iter()
+        .chain(&back)
+        .chain(&dropped)
+        .copied()
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..PRODUCERS * PER_PRODUCER).collect::<Vec<_>>());
+    let s = stats_tx.stats();
+    assert_eq!((s.received, s.len, s.reserved), (1_000, 0, 0));
+    assert_eq!(s.sent, s.received + s.dropped);
+    assert_eq!(s.dropped, dropped.len() as u64);
+}
