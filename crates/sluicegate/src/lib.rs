@@ -10,6 +10,7 @@
 //! | [`rt`] | sluicegate-rt | always | `Clock`, `Sleeper`, `Spawner`, virtual-time `ManualClock`, executor adapters |
 //! | [`retry`] | sluicegate-retry | `retry` (default) | retry with backoff: capped jitter, deadlines, classification, cancellation |
 //! | [`backpressure`] | sluicegate-backpressure | `backpressure` (default) | bounded MPMC queue: overflow policies, lossless cancellation, permits, full-event stats, Stream/Sink |
+//! | [`distributor`] | sluicegate-distributor | `distributor` (default) | bounded worker pool: backpressure, graceful shutdown that hands back what it cannot run, panic isolation, resize, job handles |
 //! | [`leaky_bucket`] | sluicegate-leaky-bucket | `leaky-bucket` (default) | pacing: evenly spaced releases without drift, bounded waiting room, stream pacing |
 //! | [`token_bucket`] | sluicegate-token-bucket | `token-bucket` (default) | admission control: lock-free GCRA, try / wait / reserve, keyed, tower layer (feature `tower`) |
 //!
@@ -65,3 +66,8 @@ pub use sluicegate_leaky_bucket as leaky_bucket;
 #[cfg_attr(docsrs, doc(cfg(feature = "backpressure")))]
 #[doc(inline)]
 pub use sluicegate_backpressure as backpressure;
+
+#[cfg(feature = "distributor")]
+#[cfg_attr(docsrs, doc(cfg(feature = "distributor")))]
+#[doc(inline)]
+pub use sluicegate_distributor as distributor;
