@@ -79,6 +79,7 @@ mod tokio_rt {
         paused().block_on(async {
             let (tx, _rx) = sluicegate_backpressure::builder::<String>(1)
                 .clock(TokioClock)
+                // Paused runtime: tokio's virtual time, no real waiting.
                 .sleeper(TokioSleeper)
                 .build()
                 .unwrap();
@@ -101,6 +102,7 @@ mod tokio_rt {
             let back = tokio::select! {
                 biased;
                 r = &mut send => { r.unwrap(); None }
+                // Paused runtime: the 5 ms pass in tokio's virtual time.
                 () = tokio::time::sleep(ms(5)) => send.into_inner(),
             };
             assert_eq!(back, Some(1));

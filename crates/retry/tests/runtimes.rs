@@ -44,7 +44,8 @@ fn ms(n: u64) -> Duration {
 }
 
 /// Retries with the executor's own sleeper, zero delays: succeeds on the 4th
-/// attempt.
+/// attempt. Real timers are the point here (each runtime's adapter is under
+/// test); every wait is zero-length, so nothing waits in real time.
 async fn real_sleeper_zero_delays(sleeper: impl Sleeper) {
     let flaky = Flaky::new(3);
     let policy = Policy::constant(Duration::ZERO)
@@ -100,6 +101,9 @@ where
 
 use std::future::IntoFuture;
 
+/// Real timers are the point here too (the adapter's sleep must be dropped
+/// when cancelled): the hour-long wait never elapses; the test ends when the
+/// other task's signal arrives, driven by that event, not by time.
 async fn cancel_from_another_task(
     signal: impl std::future::Future<Output = ()> + Send + 'static,
     sleeper: impl Sleeper,
@@ -145,6 +149,7 @@ mod tokio_rt {
                 .unwrap();
             let out = policy
                 .retry(flaky.op())
+                // Paused runtime: tokio's virtual time, no real waiting.
                 .sleep(TokioSleeper)
                 .clock(TokioClock)
                 .await;
@@ -164,6 +169,7 @@ mod tokio_rt {
                 .unwrap();
             let err = policy
                 .retry(flaky.op())
+                // Paused runtime: tokio's virtual time, no real waiting.
                 .sleep(tokio::time::sleep)
                 .clock(TokioClock)
                 .await

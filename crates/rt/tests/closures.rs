@@ -46,6 +46,9 @@ fn tokio_sleep_fn_is_a_sleeper() {
         .build()
         .unwrap();
     rt.block_on(async {
+        // The real runtime's `tokio::time::sleep` is what is under test (the
+        // blanket impl over a plain function); the runtime's clock is paused,
+        // so the 3 s below pass in tokio's virtual time, not in real time.
         let sleeper = take_sleeper(tokio::time::sleep);
         let start = tokio::time::Instant::now();
         sleeper.sleep(Duration::from_secs(3)).await;
