@@ -2,8 +2,9 @@
 //!
 //! Implementations (criterion functions): `sluicegate`
 //! (sluicegate-backpressure, `Overflow::Block`), `async_channel` (raw
-//! async-channel `bounded`, the baseline: sluicegate wraps an unbounded
-//! async-channel), `tokio_mpsc` (`tokio::sync::mpsc::channel`), `flume`
+//! async-channel `bounded`, the baseline: sluicegate keeps its items in an
+//! async-channel, `bounded(cap)` up to 1024 slots, and its own slot count
+//! and statistics on top), `tokio_mpsc` (`tokio::sync::mpsc::channel`), `flume`
 //! (`send_async`/`recv_async`) and `kanal` (`bounded_async`). Every one
 //! carries `u64`s and is driven through its async API (`send(..).await`,
 //! `recv().await`).

@@ -71,7 +71,7 @@ impl<T, C: Clock, S> Future for Send<'_, T, C, S> {
             let item = this.item.take().expect("`Send` polled after it resolved");
             match core.offer(item, !this.waiter.full_seen()) {
                 Offer::Taken => {
-                    this.waiter.finish(core, clock);
+                    this.waiter.took_slot(core, clock);
                     return Poll::Ready(Ok(()));
                 }
                 Offer::Closed(item) => {
@@ -218,7 +218,7 @@ pub(crate) fn poll_reserve_once<T>(
         return Some(Err(Closed::new()));
     }
     if core.try_take_slot() {
-        waiter.finish(core, clock);
+        waiter.took_slot(core, clock);
         return Some(Ok(()));
     }
     if !waiter.full_seen() {

@@ -84,14 +84,19 @@
 //! # How the bound is kept
 //!
 //! async-channel has no reservations, so the bound is this crate's: the
-//! items live in an unbounded async-channel, and an atomic count of *taken
-//! slots* (items queued plus permits outstanding) is raised with a
-//! compare-and-swap that never passes the capacity, *before* an item moves.
-//! A receiver lowers it and wakes one waiting sender (an event-listener
-//! `Event`). So a send is either complete or not begun when its future is
-//! dropped, and a permit is simply a slot taken early. `DropOldest` evicts
-//! through an internal receiver handle and passes the evicted item's slot
-//! straight to the new item. The slot protocol is checked with loom
+//! items live in an async-channel (a ring of `capacity` allocated once, for
+//! capacities up to 1024; an unbounded channel that allocates as it fills
+//! above that), and an atomic count of *taken slots* (items queued plus
+//! permits outstanding) is raised with a compare-and-swap that never passes
+//! the capacity, *before* an item moves. A receiver lowers it; the release
+//! that frees the first slot of a full queue wakes one waiting sender (an
+//! event-listener `Event`), and each sender that waited and took a slot
+//! wakes the next one while slots remain free, so a waiting sender is
+//! woken once per slot it can take rather than once per item received. So
+//! a send is either complete or not begun when its future is dropped, and a
+//! permit is simply a slot taken early. `DropOldest` evicts through an
+//! internal receiver handle and passes the evicted item's slot straight to
+//! the new item. The slot and wake-up protocol is checked with loom
 //! (`tests/loom.rs`).
 //!
 //! # Runtimes

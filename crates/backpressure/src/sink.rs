@@ -66,7 +66,7 @@ impl<T, C: Clock, S> Sink<T> for Sender<T, C, S> {
         loop {
             match poll_reserve_once(core, &mut this.sink_waiter, clock) {
                 Some(result) => {
-                    this.sink_waiter.reset();
+                    this.sink_waiter.reset(core);
                     this.sink_reserved = result.is_ok();
                     return Poll::Ready(result);
                 }
@@ -101,7 +101,7 @@ impl<T, C: Clock, S> Sink<T> for Sender<T, C, S> {
             this.core.release_slot();
         }
         this.sink_waiter.finish(&this.core, &*this.timer);
-        this.sink_waiter.reset();
+        this.sink_waiter.reset(&this.core);
         Poll::Ready(Ok(()))
     }
 }

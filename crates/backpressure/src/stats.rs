@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::core::Padded;
 use crate::sync::{AtomicU64, Ordering};
 
 /// A snapshot of a queue's counters, from [`Sender::stats`](crate::Sender::stats)
@@ -59,11 +60,13 @@ pub struct Stats {
     pub timed_out: u64,
 }
 
-/// The live counters behind [`Stats`].
+/// The live counters behind [`Stats`]. `sent` (bumped by producers) and
+/// `received` (by consumers) are touched by every item, so each has a
+/// cache line of its own; the others move only on full queues and drops.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) sent: AtomicU64,
-    pub(crate) received: AtomicU64,
+    pub(crate) sent: Padded<AtomicU64>,
+    pub(crate) received: Padded<AtomicU64>,
     pub(crate) dropped: AtomicU64,
     pub(crate) full_events: AtomicU64,
     pub(crate) rejected: AtomicU64,

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use event_listener::EventListener;
+use event_listener::{EventListener, Listener};
 use sluicegate_rt::Clock;
 
 use crate::core::Core;
@@ -19,6 +19,9 @@ pub(crate) struct Waiter {
     since: Option<Instant>,
     /// Whether this call has found the queue full (its full event counted).
     full_seen: bool,
+    /// Whether this call has registered a listener (and so may have
+    /// consumed a wake-up that it must pass on, see [`Waiter::took_slot`]).
+    listened: bool,
 }
 
 impl Waiter {
@@ -40,12 +43,15 @@ impl Waiter {
     pub(crate) fn poll_wake<T>(&mut self, core: &Core<T>, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.listener {
             None => {
+                // Listen first, then count: see `core`'s module docs.
                 self.listener = Some(core.send_ops.listen());
+                self.listened = true;
+                core.listener_added();
                 Poll::Ready(())
             }
             Some(listener) => match Pin::new(listener).poll(cx) {
                 Poll::Ready(()) => {
-                    self.listener = None;
+                    self.stop_listening(core);
                     Poll::Ready(())
                 }
                 Poll::Pending => Poll::Pending,
@@ -57,17 +63,47 @@ impl Waiter {
     /// listening and add the time it was blocked to the stats. Dropping a
     /// listener that was notified passes the notification on.
     pub(crate) fn finish<T>(&mut self, core: &Core<T>, clock: &impl Clock) {
-        self.listener = None;
+        self.stop_listening(core);
         if let Some(since) = self.since.take() {
             core.counters
                 .add_blocked(clock.now().saturating_duration_since(since));
         }
     }
 
+    /// The call took a slot: [`finish`](Self::finish), and if it waited,
+    /// pass the wake-up on ([`Core::pass_on`]).
+    ///
+    /// A notification this call's listener holds is spent on the slot it
+    /// took: the listener is discarded without passing it on (which a
+    /// plain drop would do), and `pass_on` wakes the next waiter only if
+    /// a slot is still free.
+    #[inline]
+    pub(crate) fn took_slot<T>(&mut self, core: &Core<T>, clock: &impl Clock) {
+        if self.listener.is_none() && !self.listened && self.since.is_none() {
+            return; // the call never waited: nothing to undo or pass on
+        }
+        if let Some(listener) = self.listener.take() {
+            listener.discard();
+            core.listener_removed();
+        }
+        self.finish(core, clock);
+        if std::mem::take(&mut self.listened) {
+            core.pass_on();
+        }
+    }
+
+    /// Drops the listener (if any), then uncounts it.
+    fn stop_listening<T>(&mut self, core: &Core<T>) {
+        if self.listener.take().is_some() {
+            core.listener_removed();
+        }
+    }
+
     /// Forgets a finished call, ready for the next (the `Sink`).
-    pub(crate) fn reset(&mut self) {
-        self.listener = None;
+    pub(crate) fn reset<T>(&mut self, core: &Core<T>) {
+        self.stop_listening(core);
         self.since = None;
         self.full_seen = false;
+        self.listened = false;
     }
 }

@@ -299,3 +299,95 @@ fn errors_display_in_lower_case_and_debug_without_t_debug() {
     is_error::<SendTimeoutError<Opaque>>();
     is_error::<Closed>();
 }
+
+#[test]
+fn slots_freed_at_once_wake_waiters_one_after_another() {
+    // Only the release that frees the first slot notifies; each waiter
+    // that then takes a slot wakes the next while slots are still free.
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 2, Overflow::Block);
+    tx.try_send(0).unwrap();
+    tx.try_send(1).unwrap();
+    let flags: Vec<_> = (0..3).map(|_| Flag::new()).collect();
+    let mut sends: Vec<_> = (10..13).map(|i| Box::pin(tx.send(i))).collect();
+    for (send, (_, waker)) in sends.iter_mut().zip(&flags) {
+        let mut cx = Context::from_waker(waker);
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_eq!(rx.try_recv(), Ok(1));
+    let woken = |i: usize| flags[i].0.take();
+    assert!(woken(0), "the first freed slot wakes the first waiter");
+    assert!(
+        !woken(1) && !woken(2),
+        "the second one waits for the hand-over"
+    );
+    let poll = |send: &mut std::pin::Pin<Box<support::SendFut<'_>>>, i: usize| {
+        send.as_mut().poll(&mut Context::from_waker(&flags[i].1))
+    };
+    assert_eq!(poll(&mut sends[0], 0), Poll::Ready(Ok(())));
+    assert!(
+        woken(1),
+        "a slot is still free: the first waiter wakes the next"
+    );
+    assert_eq!(poll(&mut sends[1], 1), Poll::Ready(Ok(())));
+    assert!(!woken(2), "no slot is left");
+    assert!(poll(&mut sends[2], 2).is_pending());
+    assert_eq!(rx.try_recv(), Ok(10));
+    assert!(woken(2));
+    assert_eq!(poll(&mut sends[2], 2), Poll::Ready(Ok(())));
+    assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(11), Ok(12)));
+    assert_accounted(&tx);
+}
+
+#[test]
+fn a_woken_waiter_dropped_with_slots_free_hands_over_to_the_rest() {
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 2, Overflow::Block);
+    tx.try_send(0).unwrap();
+    tx.try_send(1).unwrap();
+    let flags: Vec<_> = (0..3).map(|_| Flag::new()).collect();
+    let mut sends: Vec<_> = (10..13).map(|i| Some(Box::pin(tx.send(i)))).collect();
+    for (send, (_, waker)) in sends.iter_mut().zip(&flags) {
+        let mut cx = Context::from_waker(waker);
+        assert!(send.as_mut().unwrap().as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(0), Ok(1)));
+    assert!(flags[0].0.take());
+    drop(sends[0].take()); // woken, never polled: passes the wake-up on
+    for i in 1..3 {
+        assert!(flags[i].0.take(), "waiter {i} is woken");
+        let mut cx = Context::from_waker(&flags[i].1);
+        let send = sends[i].as_mut().unwrap().as_mut();
+        assert_eq!(send.poll(&mut cx), Poll::Ready(Ok(())));
+    }
+    assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(11), Ok(12)));
+    assert_accounted(&tx);
+}
+
+#[test]
+fn the_bound_holds_on_both_sides_of_the_preallocation_limit() {
+    // Up to 1024 slots the items live in a preallocated ring, above that in
+    // an unbounded channel: the bound, the order and the counts are the
+    // same either way.
+    let clock = ManualClock::new();
+    for capacity in [1, 1023, 1024, 1025, 5000] {
+        let (tx, rx, _) = queue::<usize>(&clock, capacity, Overflow::Block);
+        for i in 0..capacity {
+            tx.try_send(i).unwrap();
+        }
+        assert!(tx.try_send(capacity).unwrap_err().is_full(), "{capacity}");
+        let permit_full = tx.try_reserve();
+        assert_eq!(permit_full.unwrap_err(), TryReserveError::Full);
+        assert_eq!(rx.try_recv(), Ok(0));
+        let permit = tx.try_reserve().unwrap();
+        permit.send(capacity);
+        for i in 1..=capacity {
+            assert_eq!(rx.try_recv(), Ok(i), "{capacity}");
+        }
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        let s = tx.stats();
+        assert_eq!((s.high_watermark, s.full_events), (capacity, 2));
+        assert_accounted(&tx);
+    }
+}

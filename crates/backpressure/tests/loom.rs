@@ -102,6 +102,50 @@ fn a_receive_wakes_a_waiting_sender() {
 }
 
 #[test]
+fn two_releases_wake_two_waiting_senders() {
+    // Only the release that frees the first slot notifies; the sender it
+    // wakes hands the wake-up on to the other one. Neither may be left
+    // pending with a slot free.
+    loom::model(|| {
+        let (tx, rx, _) = queue(2, Overflow::Block);
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        let receiver = thread::spawn(move || {
+            assert_eq!(rx.try_recv(), Ok(0));
+            assert_eq!(rx.try_recv(), Ok(1));
+            rx
+        });
+        let flags = [Arc::new(Flag::default()), Arc::new(Flag::default())];
+        let mut sends = [tx.send(10), tx.send(11)];
+        let mut done = [false, false];
+        for i in 0..2 {
+            done[i] = poll_with(&mut sends[i], &flags[i]).is_ready();
+        }
+        let rx = receiver.join().unwrap();
+        // Everything released: keep polling the woken senders until none
+        // is woken. A sender still pending then lost its wake-up.
+        loop {
+            let mut progress = false;
+            for i in 0..2 {
+                if !done[i] && flags[i].0.swap(false, Ordering::SeqCst) {
+                    done[i] = poll_with(&mut sends[i], &flags[i]).is_ready();
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        assert_eq!(done, [true, true], "lost wake-up");
+        drop(sends);
+        let mut got = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
+        got.sort_unstable();
+        assert_eq!(got, [10, 11]);
+        assert_accounted(&tx);
+    });
+}
+
+#[test]
 fn a_dropped_permit_wakes_a_waiting_reserver() {
     loom::model(|| {
         let (tx, rx, _) = queue(1, Overflow::Block);

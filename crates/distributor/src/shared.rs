@@ -66,7 +66,13 @@ where
 {
     /// Starts workers until the pool reaches its target size.
     pub(crate) fn grow(self: &Arc<Self>) {
-        while self.workers.try_grow() {
+        // At most the workers missing now: a spawner that drops the future
+        // instead of running it (a runtime shutting down, say) makes the
+        // worker leave at once, and `try_grow` alone would then succeed
+        // forever, spinning here.
+        let mut missing = self.workers.target().saturating_sub(self.workers.live());
+        while missing > 0 && self.workers.try_grow() {
+            missing -= 1;
             let rx = lock(&self.rx).clone();
             let Some(rx) = rx else {
                 // Finished: no queue to work on.

@@ -415,3 +415,35 @@ fn dropping_the_last_handle_runs_the_queue_and_leaves_no_task() {
         "the queue was run, not dropped"
     );
 }
+
+#[test]
+fn a_spawner_that_drops_its_workers_leaves_an_empty_pool_without_spinning() {
+    // A spawner may drop a future instead of running it (tokio does on a
+    // runtime that is shutting down). Each dropped worker leaves at once;
+    // the pool must not respawn it in a loop. The spawner panics past 100
+    // calls, so a regression fails here instead of hanging.
+    let calls = Arc::new(AtomicU32::new(0));
+    let count = Arc::clone(&calls);
+    let dropping = move |worker: sluicegate_rt::BoxFuture| {
+        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!(n <= 100, "the pool keeps respawning dropped workers");
+        drop(worker);
+    };
+    let pool = sluicegate_distributor::builder::<u32, ()>(2, usize::MAX >> 8)
+        .build(dropping)
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one spawn per worker");
+    assert_eq!(pool.stats().workers, 0);
+    pool.try_submit(async { Ok(1) }).unwrap();
+    pool.try_submit(async { Ok(2) }).unwrap();
+    // A resize tries again, once per missing worker.
+    pool.resize(3).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    // No worker will ever run the jobs: shutdown returns at once and hands
+    // them back.
+    let stopped = block_on(pool.shutdown());
+    assert_eq!(stopped.handed_back.len(), 2);
+    let s = stopped.stats;
+    assert_eq!((s.submitted, s.handed_back, s.workers), (2, 2, 0));
+    assert!(s.is_balanced());
+}

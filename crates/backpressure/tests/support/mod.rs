@@ -19,6 +19,9 @@ use sluicegate_rt::ManualClock;
 
 pub type Tx<T> = Sender<T, ManualClock, ManualClock>;
 
+/// A `send` future of a [`Tx<u32>`].
+pub type SendFut<'a> = sluicegate_backpressure::futures::Send<'a, u32, ManualClock, ManualClock>;
+
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
