@@ -4,34 +4,14 @@
 //! them come out differently). One Unix-only test sends a real SIGINT to a
 //! real-time run.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
-/// One run of the binary.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+mod support;
+
+use support::Run;
 
 fn run(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_bursty"))
-        .args(args)
-        .output()
-        .expect("the bursty binary runs");
-    let run = Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "{args:?} panicked:\n{}",
-        run.stderr
-    );
-    run
+    support::run(env!("CARGO_BIN_EXE_bursty"), args)
 }
 
 /// The JSON summary on the last line of a `--json` run.
@@ -293,37 +273,32 @@ fn bad_flags_exit_with_code_2() {
 
 #[test]
 fn help_lists_the_flags() {
-    let run = run(&["--help"]);
-    assert_eq!(run.code, Some(0));
-    for flag in [
-        "--items",
-        "--interval-ms",
-        "--pause-ms",
-        "--pause-probability",
-        "--consume-ms",
-        "--capacity",
-        "--policy",
-        "--seed",
-        "--plain",
-        "--quick",
-        "--json",
-        "--report-ms",
-    ] {
-        assert!(run.stdout.contains(flag), "{flag} missing:\n{}", run.stdout);
-    }
+    support::assert_help_lists(
+        env!("CARGO_BIN_EXE_bursty"),
+        &[
+            "--items",
+            "--interval-ms",
+            "--pause-ms",
+            "--pause-probability",
+            "--consume-ms",
+            "--capacity",
+            "--policy",
+            "--seed",
+            "--plain",
+            "--quick",
+            "--json",
+            "--report-ms",
+        ],
+    );
 }
 
-/// A real-time run that would take minutes, interrupted with SIGINT once it
+/// A real-time run that would take minutes, stopped with `signal` once it
 /// has printed a progress line: it stops producing, drains, and its summary
 /// still adds up.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_stops_drains_and_still_adds_up() {
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bursty"))
-        .args([
+fn stop_with(signal: &str) {
+    let (_, run) = support::signal_when(
+        env!("CARGO_BIN_EXE_bursty"),
+        &[
             "--plain",
             "--json",
             "--items",
@@ -338,53 +313,43 @@ fn ctrl_c_stops_drains_and_still_adds_up() {
             "20",
             "--report-ms",
             "20",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the bursty binary starts");
-    let pid = child.id().to_string();
-
-    // A safety net, not a timing assertion: kill the run if it hangs.
-    let (finished, watchdog) = mpsc::channel::<()>();
-    let guard_pid = pid.clone();
-    let guard = std::thread::spawn(move || {
-        let hung = watchdog.recv_timeout(Duration::from_secs(120)).is_err();
-        if hung {
-            let _ = Command::new("kill").args(["-KILL", &guard_pid]).status();
-        }
-        hung
-    });
-
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stdout = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        stdout.push_str(&line);
-        stdout.push('\n');
-        if line.starts_with('[') {
-            break;
-        }
-    }
-    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(status.success());
-    for line in lines {
-        stdout.push_str(&line.unwrap());
-        stdout.push('\n');
-    }
-    let output = child.wait_with_output().unwrap();
-    let _ = finished.send(());
-    assert!(!guard.join().unwrap(), "the run hung and was killed");
-
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    let run = Run {
-        code: output.status.code(),
-        stdout,
-        stderr,
-    };
+        ],
+        signal,
+        |line| line.starts_with('['),
+    );
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     let s = summary(&run);
     assert_eq!(s["stopped_early"], true, "{s}");
     assert!(num(&s, "produced") < 100_000, "{s}");
     assert_nothing_lost(&s);
+}
+
+#[test]
+fn ctrl_c_stops_drains_and_still_adds_up() {
+    stop_with("INT");
+}
+
+/// `kill` (SIGTERM) is a stop request too: without a handler it would end
+/// the process at once, with no summary and, in the live view, the
+/// terminal left in raw mode on the alternate screen.
+#[test]
+fn sigterm_stops_drains_and_still_adds_up() {
+    stop_with("TERM");
+}
+
+/// `bursty | head -1`: a closed stdout makes printing the summary fail,
+/// which is said on stderr and exits 1, rather than a panic (code 101) at
+/// the first line or progress line.
+#[test]
+fn a_closed_stdout_is_an_error_not_a_panic() {
+    for json in [&[][..], &["--json"]] {
+        let mut args = vec!["--quick", "--seed", "1", "--items", "50"];
+        args.extend_from_slice(json);
+        support::assert_closed_stdout_fails(
+            env!("CARGO_BIN_EXE_bursty"),
+            &args,
+            1,
+            "error: cannot print the summary",
+        );
+    }
 }

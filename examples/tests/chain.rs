@@ -5,33 +5,15 @@
 //! identities, never those counts.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-/// One run of the binary.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+mod support;
+
+use support::Run;
 
 fn run(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_chain"))
-        .args(args)
-        .output()
-        .expect("the chain binary runs");
-    let run = Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "{args:?} panicked:\n{}",
-        run.stderr
-    );
-    run
+    support::run(env!("CARGO_BIN_EXE_chain"), args)
 }
 
 /// A quick run with `--json` into `dir`, plus `extra` flags: the parsed
@@ -211,6 +193,40 @@ fn when_every_attempt_fails_every_failure_is_counted() {
     assert_eq!(n(&report, "retried_busy"), 0);
 }
 
+/// The count after `label` in a text report (`  lost        0`).
+fn text_value(stdout: &str, label: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} line in\n{stdout}"));
+    line[line.find(label).unwrap() + label.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// The text report's `checks  N of N passed` line says all passed, and
+/// its lost and row counts agree with the database at `db`.
+fn assert_text_report_adds_up(stdout: &str, db: &Path) {
+    assert_eq!(text_value(stdout, "lost"), 0, "{stdout}");
+    let rows = text_value(stdout, "rows in SQLite");
+    assert_eq!(rows, text_value(stdout, "succeeded"), "{stdout}");
+    assert_eq!(rows, rows_and_attempts(db).0, "{stdout}");
+    assert!(stdout.contains("= succeeded"), "{stdout}");
+    let checks = stdout
+        .lines()
+        .find(|l| l.starts_with("checks"))
+        .unwrap_or_else(|| panic!("no checks line in\n{stdout}"));
+    let (passed, total) = checks
+        .trim_start_matches("checks")
+        .trim()
+        .split_once(" of ")
+        .unwrap();
+    assert_eq!(total, format!("{passed} passed"), "{stdout}");
+}
+
 #[test]
 fn text_report_says_nothing_was_lost() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,34 +245,7 @@ fn text_report_says_nothing_was_lost() {
         "{}",
         run.stdout
     );
-    let value = |label: &str| -> u64 {
-        let line = run
-            .stdout
-            .lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .unwrap_or_else(|| panic!("no {label} line in\n{}", run.stdout));
-        line[line.find(label).unwrap() + label.len()..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    assert_eq!(value("lost"), 0);
-    assert_eq!(value("rows in SQLite"), value("succeeded"));
-    assert_eq!(value("rows in SQLite"), rows_and_attempts(&db).0);
-    assert!(run.stdout.contains("= succeeded"));
-    let checks = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("checks"))
-        .unwrap();
-    let (passed, total) = checks
-        .trim_start_matches("checks")
-        .trim()
-        .split_once(" of ")
-        .unwrap();
-    assert_eq!(total, format!("{passed} passed"), "{checks}");
+    assert_text_report_adds_up(&run.stdout, &db);
     assert!(run.stdout.contains(chart.to_str().unwrap()));
     assert!(chart.exists());
 }
@@ -285,25 +274,82 @@ fn bad_flags_exit_with_code_2() {
 
 #[test]
 fn help_lists_the_flags() {
-    let run = run(&["--help"]);
-    assert_eq!(run.code, Some(0));
-    for flag in [
-        "--requests",
-        "--rate",
-        "--burst",
-        "--queue-capacity",
-        "--workers",
-        "--clients",
-        "--load",
-        "--failure-rate",
-        "--max-attempts",
-        "--seed",
-        "--db",
-        "--chart",
-        "--json",
-        "--quiet",
-        "--quick",
-    ] {
-        assert!(run.stdout.contains(flag), "{flag} missing:\n{}", run.stdout);
+    support::assert_help_lists(
+        env!("CARGO_BIN_EXE_chain"),
+        &[
+            "--requests",
+            "--rate",
+            "--burst",
+            "--queue-capacity",
+            "--workers",
+            "--clients",
+            "--load",
+            "--failure-rate",
+            "--max-attempts",
+            "--seed",
+            "--db",
+            "--chart",
+            "--json",
+            "--quiet",
+            "--quick",
+        ],
+    );
+}
+
+/// A run that would take half an hour, sent SIGINT once its header is out:
+/// the clients stop, everything admitted is still written, and the report
+/// still adds up (and says it was interrupted).
+#[test]
+fn ctrl_c_stops_the_clients_and_the_report_still_adds_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let chart = dir.path().join("c.svg");
+    let (header, run) = support::signal_when(
+        env!("CARGO_BIN_EXE_chain"),
+        &[
+            "--requests",
+            "10000000",
+            "--quiet",
+            "--db",
+            db.to_str().unwrap(),
+            "--chart",
+            chart.to_str().unwrap(),
+        ],
+        "INT",
+        |line| line.starts_with("chain: "),
+    );
+    assert!(header.starts_with("chain: 10000000 requests"), "{header}");
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("interrupted: the clients stopped early (Ctrl-C)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        text_value(&run.stdout, "offered") < 10_000_000,
+        "{}",
+        run.stdout
+    );
+    assert_text_report_adds_up(&run.stdout, &db);
+}
+
+/// `chain | head -1`: a closed stdout makes printing the report fail, which
+/// is said on stderr and exits 1, rather than a panic (code 101).
+#[test]
+fn a_closed_stdout_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let chart = dir.path().join("p.svg");
+    let (db, chart) = (db.to_str().unwrap(), chart.to_str().unwrap());
+    for json in [&[][..], &["--json"]] {
+        let mut args = vec!["--quick", "--db", db, "--chart", chart];
+        args.extend_from_slice(json);
+        support::assert_closed_stdout_fails(
+            env!("CARGO_BIN_EXE_chain"),
+            &args,
+            1,
+            "error: cannot print the summary",
+        );
     }
 }

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod support;
+
 /// A running server; killed on drop if the test did not stop it.
 struct Server {
     child: Child,
@@ -493,6 +495,57 @@ fn failed_writes_are_retried_and_counted_never_lost() {
 }
 
 #[test]
+fn loadgen_copes_with_a_huge_body_limit_and_a_closed_stdout() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // A 4 GB body limit is a legitimate setting. loadgen used to build a
+    // body just over it for each of its tasks, whether or not any request
+    // was to be oversized: gigabytes per task, until it aborted.
+    let server = Server::start(
+        &dir.path().join("ingest.db"),
+        &[
+            "--body-limit",
+            "4000000000",
+            "--rate",
+            "100000/s",
+            "--burst",
+            "100000",
+        ],
+    );
+    let (code, run) = loadgen(
+        server.addr,
+        &["--requests", "40", "--concurrency", "8", "--items", "3"],
+    );
+    assert_eq!(code, Some(0), "{run}");
+    assert_eq!(run["statuses"]["202"], 40, "{run}");
+    assert_eq!(run["rows"], 120, "{run}");
+    assert_eq!(run["lost"], 0, "{run}");
+
+    // `loadgen | head -1`: its summary goes nowhere, but the exit code is
+    // still the comparison's, not a panic (code 101) at the first line.
+    let url = format!("http://{}", server.addr);
+    for json in [&[][..], &["--json"]] {
+        let mut args = vec!["--url", url.as_str(), "--requests", "10", "--items", "2"];
+        args.extend_from_slice(json);
+        let run = support::run_into_closed_pipe(env!("CARGO_BIN_EXE_loadgen"), &args);
+        assert_eq!(run.code, Some(0), "{json:?}: {}", run.stderr);
+    }
+
+    // Oversized requests would need a 4 GB body: refused, before sending.
+    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["--url", &format!("http://{}", server.addr), "--bad", "10"])
+        .output()
+        .expect("the loadgen binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("use --bad 0"), "{stderr}");
+
+    let (code, summary, printed) = server.terminate();
+    assert_eq!(code, Some(0), "{printed}");
+    assert_eq!(summary["accepted_items"], 160, "{summary}");
+    assert_eq!(summary["rows_in_db"], 160, "{summary}");
+}
+
+#[test]
 fn bad_settings_and_a_taken_port_exit_with_2_and_leave_the_database_alone() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let db = dir.path().join("ingest.db");
@@ -505,6 +558,10 @@ fn bad_settings_and_a_taken_port_exit_with_2_and_leave_the_database_alone() {
         &["--queue-capacity", "0"],
         &["--failure-rate", "1.5"],
         &["--max-attempts", "0"],
+        // One SQLite connection per writer: this many used to abort the
+        // process on a failed allocation of their lanes.
+        &["--writers", "100000000"],
+        &["--workers", "65537"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_http_ingest"))
             .args(["--addr", "127.0.0.1:0", "--db"])

@@ -1,31 +1,12 @@
 //! Runs the built `retry_flaky` binary and checks what it prints, line by
 //! line. `--base-ms 0` keeps every run free of real waiting.
 
-use std::process::Command;
+mod support;
 
-/// One run of the binary.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+use support::Run;
 
 fn run(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_retry_flaky"))
-        .args(args)
-        .output()
-        .expect("the retry_flaky binary runs");
-    let run = Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "{args:?} panicked:\n{}",
-        run.stderr
-    );
-    run
+    support::run(env!("CARGO_BIN_EXE_retry_flaky"), args)
 }
 
 /// A retry line: `attempt 2 failed: <error>; retrying in 87ms`.
@@ -167,20 +148,28 @@ fn bad_flags_exit_with_code_2() {
 
 #[test]
 fn help_lists_the_flags() {
-    let run = run(&["--help"]);
-    assert_eq!(run.code, Some(0));
-    for flag in [
-        "--failures",
-        "--base-ms",
-        "--max-attempts",
-        "--seed",
-        "--permanent",
-        "--help",
-    ] {
-        assert!(
-            run.stdout.contains(flag),
-            "{flag} missing from:\n{}",
-            run.stdout
-        );
-    }
+    support::assert_help_lists(
+        env!("CARGO_BIN_EXE_retry_flaky"),
+        &[
+            "--failures",
+            "--base-ms",
+            "--max-attempts",
+            "--seed",
+            "--permanent",
+            "--help",
+        ],
+    );
+}
+
+/// `retry_flaky | head -1`: its lines go nowhere, but the exit code is
+/// still the retry's outcome, not a panic (code 101).
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let bin = env!("CARGO_BIN_EXE_retry_flaky");
+    let ok = support::run_into_closed_pipe(bin, &["--failures", "2", "--base-ms", "0"]);
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    let gave_up = support::run_into_closed_pipe(bin, &["--permanent", "--base-ms", "0"]);
+    assert_eq!(gave_up.code, Some(1), "{}", gave_up.stderr);
+    let help = support::run_into_closed_pipe(bin, &["--help"]);
+    assert_eq!(help.code, Some(0), "{}", help.stderr);
 }

@@ -13,6 +13,8 @@
 //! | [`distributor`] | sluicegate-distributor | `distributor` (default) | bounded worker pool: backpressure, graceful shutdown that hands back what it cannot run, panic isolation, resize, job handles |
 //! | [`leaky_bucket`] | sluicegate-leaky-bucket | `leaky-bucket` (default) | pacing: evenly spaced releases without drift, bounded waiting room, stream pacing |
 //! | [`token_bucket`] | sluicegate-token-bucket | `token-bucket` (default) | admission control: lock-free GCRA, try / wait / reserve, keyed, tower layer (feature `tower`) |
+//! | [`pipeline`] | sluicegate-pipeline | `pipeline` (default) | typed stream pipelines: stages, bounded buffers, error stream, cancellation with a summary, batching by size or time, bounded parallel step |
+//! | [`fanio`] | sluicegate-fanio | `fanio` (default) | fan-out to N workers (shared or keyed), fair fan-in merge, bounded broadcast |
 //!
 //! The runtime features `tokio`, `smol`, `futures-timer` and `threads` switch
 //! on the matching adapters in [`rt`]; none is on by default, and without
@@ -71,3 +73,13 @@ pub use sluicegate_backpressure as backpressure;
 #[cfg_attr(docsrs, doc(cfg(feature = "distributor")))]
 #[doc(inline)]
 pub use sluicegate_distributor as distributor;
+
+#[cfg(feature = "pipeline")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]
+#[doc(inline)]
+pub use sluicegate_pipeline as pipeline;
+
+#[cfg(feature = "fanio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fanio")))]
+#[doc(inline)]
+pub use sluicegate_fanio as fanio;

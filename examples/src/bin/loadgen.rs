@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -47,6 +48,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use sluicegate_examples::report::print_line;
 
 /// The command line.
 #[derive(Debug, Clone, Parser)]
@@ -61,14 +63,15 @@ struct Args {
     /// Requests to send in all.
     #[arg(long, default_value_t = 100_000)]
     requests: u64,
-    /// Requests in flight at once (one keep-alive connection each).
-    #[arg(long, default_value_t = 64)]
+    /// Requests in flight at once (one keep-alive connection each), at
+    /// most 4096.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     concurrency: u64,
-    /// Items in each request's collection (at least 1).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Items in each request's collection, 1 to 100000.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     items: u32,
-    /// Bytes of each item's payload string.
-    #[arg(long, default_value_t = 32)]
+    /// Bytes of each item's payload string, at most 1 MiB.
+    #[arg(long, default_value_t = 32, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1 << 20))]
     payload_bytes: usize,
     /// Percentage of requests broken on purpose, alternately oversized
     /// (expect 413) and malformed JSON (expect 400), 0 to 100.
@@ -244,6 +247,10 @@ impl Target {
     }
 }
 
+/// The largest oversized body loadgen builds: past it, `--bad` is refused
+/// (the server's body limit is read from `/stats`).
+const MAX_OVERSIZED: usize = 64 << 20;
+
 /// The three request bodies.
 #[derive(Debug, Clone)]
 struct Bodies {
@@ -252,26 +259,40 @@ struct Bodies {
     malformed: Bytes,
 }
 
-impl Bodies {
-    fn new(client: u64, items: u32, payload_bytes: usize, body_limit: usize) -> Self {
-        let payload = "x".repeat(payload_bytes);
-        let item = |n: u32| json!({ "client": client, "payload": format!("{n}:{payload}") });
-        let good = Value::Array((0..items).map(item).collect()).to_string();
-        // A valid collection one byte past the limit: only its size is wrong.
-        let mut oversized = String::from("[");
-        let mut n = 0;
-        while oversized.len() < body_limit {
-            if n > 0 {
-                oversized.push(',');
-            }
-            oversized.push_str(&item(n).to_string());
-            n += 1;
+/// One item of a collection.
+fn item(client: u64, n: u32, payload: &str) -> Value {
+    json!({ "client": client, "payload": format!("{n}:{payload}") })
+}
+
+/// A valid collection one item past `body_limit` bytes: only its size is
+/// wrong. Built once and shared by every task (a `Bytes` clone is a
+/// reference count), and only when requests are broken on purpose: the
+/// server's limit may be large.
+fn oversized(body_limit: usize, payload_bytes: usize) -> Bytes {
+    let payload = "x".repeat(payload_bytes);
+    let mut oversized = String::from("[");
+    let mut n = 0;
+    while oversized.len() < body_limit {
+        if n > 0 {
+            oversized.push(',');
         }
-        oversized.push(']');
+        oversized.push_str(&item(0, n, &payload).to_string());
+        n += 1;
+    }
+    oversized.push(']');
+    Bytes::from(oversized)
+}
+
+impl Bodies {
+    /// Client `client`'s good and malformed bodies, and the shared
+    /// `oversized` one.
+    fn new(client: u64, items: u32, payload_bytes: usize, oversized: Bytes) -> Self {
+        let payload = "x".repeat(payload_bytes);
+        let good = Value::Array((0..items).map(|n| item(client, n, &payload)).collect());
         let malformed = format!("[{{\"client\": {client}, \"payload\": \"unterminated");
         Self {
-            good: Bytes::from(good),
-            oversized: Bytes::from(oversized),
+            good: Bytes::from(good.to_string()),
+            oversized,
             malformed: Bytes::from(malformed),
         }
     }
@@ -410,9 +431,6 @@ async fn main() -> ExitCode {
 
 /// Runs the load and prints the summary; `Ok(true)` when everything matched.
 async fn run(args: Arc<Args>) -> Result<bool, String> {
-    if args.concurrency == 0 {
-        return Err("--concurrency must be at least 1".to_owned());
-    }
     let connections = usize::try_from(args.concurrency).map_err(|e| e.to_string())?;
     let target = Target::new(&args.url, connections)?;
     // The baseline: once whatever the server accepted before is written,
@@ -429,17 +447,28 @@ async fn run(args: Arc<Args>) -> Result<bool, String> {
     let body_limit = number(&before, &["config", "body_limit"])?;
     let body_limit = usize::try_from(body_limit).map_err(|e| e.to_string())?;
     if !args.json {
-        println!(
+        print_line(&format!(
             "loadgen: {} requests to {}, {} connections, {} items each, {}% bad",
             args.requests, target.payloads, args.concurrency, args.items, args.bad
-        );
+        ));
     }
+
+    let oversized = if args.bad == 0 {
+        Bytes::new()
+    } else if body_limit > MAX_OVERSIZED {
+        return Err(format!(
+            "the server's body limit ({body_limit} bytes) is above the {MAX_OVERSIZED} bytes \
+             loadgen builds an oversized request for: use --bad 0"
+        ));
+    } else {
+        oversized(body_limit, args.payload_bytes)
+    };
 
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let tasks: Vec<_> = (0..args.concurrency)
         .map(|client| {
-            let bodies = Bodies::new(client, args.items, args.payload_bytes, body_limit);
+            let bodies = Bodies::new(client, args.items, args.payload_bytes, oversized.clone());
             tokio::spawn(drive(
                 target.clone(),
                 bodies,
@@ -511,41 +540,43 @@ async fn run(args: Arc<Args>) -> Result<bool, String> {
                 "max": h.max(),
             },
         });
-        println!("{summary}");
+        print_line(&format!("{summary}"));
     } else {
-        println!(
+        print_line(&format!(
             "sent {} requests in {:.2} s: {:.0} requests/s, {:.0} items/s accepted ({:.0}% of the 16667 requests/s of a million a minute)",
             args.requests,
             secs,
             rps,
             tally.accepted_items as f64 / secs,
             rps / (1_000_000.0 / 60.0) * 100.0,
-        );
+        ));
         let answers: Vec<String> = statuses.iter().map(|(s, n)| format!("{s} x {n}")).collect();
-        println!(
+        print_line(&format!(
             "answers: {}; transport errors {}; unexpected {}",
             answers.join(", "),
             tally.transport_errors,
             tally.unexpected
-        );
-        println!(
+        ));
+        print_line(&format!(
             "latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             h.value_at_quantile(0.50) as f64 / 1000.0,
             h.value_at_quantile(0.90) as f64 / 1000.0,
             h.value_at_quantile(0.99) as f64 / 1000.0,
             h.max() as f64 / 1000.0,
-        );
-        println!(
+        ));
+        print_line(&format!(
             "accepted {} items in {} requests; server says {server_accepted}; drained in {:.2} s",
             tally.accepted_items,
             tally.accepted_requests,
             drain.as_secs_f64()
-        );
-        println!("database: {rows} new rows, {failed} items failed to write; lost {lost}");
+        ));
+        print_line(&format!(
+            "database: {rows} new rows, {failed} items failed to write; lost {lost}"
+        ));
         if let Some(problem) = &tally.first_problem {
-            println!("first problem: {problem}");
+            print_line(&format!("first problem: {problem}"));
         }
-        println!("match: {}", if matched { "yes" } else { "NO" });
+        print_line(&format!("match: {}", if matched { "yes" } else { "NO" }));
     }
     Ok(ok)
 }
@@ -573,7 +604,7 @@ mod tests {
 
     #[test]
     fn the_oversized_body_is_valid_json_just_over_the_limit() {
-        let bodies = Bodies::new(3, 2, 8, 1024);
+        let bodies = Bodies::new(3, 2, 8, oversized(1024, 8));
         assert!(bodies.oversized.len() > 1024);
         assert!(bodies.oversized.len() < 1024 + 100);
         let parsed: Value = serde_json::from_slice(&bodies.oversized).expect("valid JSON");

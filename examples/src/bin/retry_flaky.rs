@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use sluicegate::retry::{Jitter, Policy, PolicyError, Report, RetryError};
 use sluicegate::rt::TokioSleeper;
+use sluicegate_examples::report::{print_line, print_text};
 
 const USAGE: &str = "\
 retry_flaky: retry a simulated flaky service with sluicegate's retry
@@ -264,7 +265,7 @@ async fn main() -> ExitCode {
     let options = match parse_args(std::env::args().skip(1)) {
         Ok(Command::Run(options)) => options,
         Ok(Command::Help) => {
-            print!("{USAGE}");
+            let _ = print_text(USAGE);
             return ExitCode::SUCCESS;
         }
         Err(message) => {
@@ -280,19 +281,19 @@ async fn main() -> ExitCode {
         }
     };
 
-    println!("policy: {}", describe(&policy));
+    print_line(&format!("policy: {}", describe(&policy)));
     if options.permanent {
-        println!("service: rejects every call (permanent error)");
+        print_line("service: rejects every call (permanent error)");
     } else if options.failures == 0 {
-        println!("service: answers every call");
+        print_line("service: answers every call");
     } else {
-        println!(
+        print_line(&format!(
             "service: fails {} with a transient error, then answers",
             match options.failures {
                 1 => "once".to_owned(),
                 n => format!("{n} times"),
             }
-        );
+        ));
     }
 
     let service = FlakyService::new(options.failures, options.permanent);
@@ -306,10 +307,10 @@ async fn main() -> ExitCode {
         .sleep(TokioSleeper)
         .when(|e| e.is_transient())
         .notify(|error, attempt, delay| {
-            println!(
+            print_line(&format!(
                 "attempt {attempt} failed: {error}; retrying in {}",
                 Millis(delay)
-            );
+            ));
         })
         .report()
         .await;
@@ -317,7 +318,10 @@ async fn main() -> ExitCode {
 
     match result {
         Ok(answer) => {
-            println!("succeeded after {} in {elapsed}: {answer}", attempts(n));
+            print_line(&format!(
+                "succeeded after {} in {elapsed}: {answer}",
+                attempts(n)
+            ));
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -328,11 +332,11 @@ async fn main() -> ExitCode {
                 RetryError::Cancelled { .. } => "cancelled",
                 _ => "failed",
             };
-            println!(
+            print_line(&format!(
                 "{why} after {} in {elapsed}: {}",
                 attempts(error.attempts()),
                 error.last_error()
-            );
+            ));
             ExitCode::FAILURE
         }
     }

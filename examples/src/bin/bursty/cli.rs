@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use sluicegate::backpressure::Overflow;
+use sluicegate_examples::cli::probability;
 
 /// The most items one run may make: the run keeps one byte per item to
 /// check that each was accounted for exactly once.
@@ -33,7 +34,7 @@ pub(crate) struct Args {
     pub(crate) pause_ms: u64,
 
     /// Chance that a pause comes before an item (0 to 1)
-    #[arg(long, value_name = "P", default_value_t = 0.1, value_parser = parse_probability)]
+    #[arg(long, value_name = "P", default_value_t = 0.1, value_parser = probability)]
     pub(crate) pause_probability: f64,
 
     /// Milliseconds the steady consumer works on each item
@@ -111,17 +112,6 @@ impl fmt::Display for PolicyArg {
             Self::DropOldest => "drop-oldest",
             Self::DropNewest => "drop-newest",
         })
-    }
-}
-
-fn parse_probability(text: &str) -> Result<f64, String> {
-    let p: f64 = text
-        .parse()
-        .map_err(|e| format!("expected a number from 0 to 1 ({e})"))?;
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        Err(format!("expected a number from 0 to 1, got {p}"))
     }
 }
 

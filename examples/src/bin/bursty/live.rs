@@ -86,9 +86,13 @@ impl DepthHistory {
 ///
 /// # Errors
 ///
-/// When the terminal cannot be set up; `main` then falls back to plain mode.
+/// When the terminal cannot be set up; `main` then falls back to plain
+/// mode. `try_init` may fail after it turned raw mode on (entering the
+/// alternate screen, or reading the size, failed), so the terminal is
+/// restored first: plain lines in raw mode would be garbled, and the shell
+/// left raw after the exit.
 pub(crate) fn init() -> io::Result<DefaultTerminal> {
-    ratatui::try_init()
+    ratatui::try_init().inspect_err(|_| ratatui::restore())
 }
 
 /// Restores the terminal when dropped.

@@ -31,16 +31,16 @@ mod schedule;
 mod sim;
 mod state;
 
-use std::future::{Future, poll_fn};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::SystemTime;
 
 use clap::Parser;
 use sluicegate::backpressure::{self, ConfigError};
 use sluicegate::rt::{ManualClock, TokioClock, TokioSleeper};
+use sluicegate_examples::report::{exit_code, print_line, print_summary};
+use sluicegate_examples::signal::Interrupts;
 
 use crate::cli::{Args, Plan};
 use crate::report::{ClockKind, Summary};
@@ -68,7 +68,7 @@ async fn main() -> ExitCode {
             Ok(pair) => pair,
             Err(error) => return bad_queue(error),
         };
-        let interrupts = listen_for_interrupts(Arc::clone(&shared), true).await;
+        let interrupts = listen_for_interrupts(Arc::clone(&shared), true);
         print_header(&plan, "virtual time (--quick): the same run, simulated");
         let probe = rx.clone();
         let run = Run {
@@ -98,7 +98,7 @@ async fn main() -> ExitCode {
             }
         }
         let live = terminal.is_some();
-        let interrupts = listen_for_interrupts(Arc::clone(&shared), !live).await;
+        let interrupts = listen_for_interrupts(Arc::clone(&shared), !live);
         if !live {
             print_header(&plan, "real time");
         }
@@ -138,27 +138,13 @@ async fn main() -> ExitCode {
         }
     };
     let summary = Summary::new(&plan, &shared, &probe.stats(), elapsed, clock);
-    if args.json {
-        match serde_json::to_string(&summary) {
-            Ok(json) => println!("{json}"),
-            Err(error) => {
-                eprintln!("error: cannot write the summary: {error}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        print!("{}", summary.to_text());
-    }
-    if summary.accounted {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    let printed = print_summary(args.json, &summary, || summary.to_text());
+    exit_code(printed, if summary.accounted { 0 } else { 1 }, 1)
 }
 
 fn print_header(plan: &Plan, clock: &str) {
-    println!("bursty: {}; {clock}", plan.describe());
-    println!("{}", plan.describe_rates());
+    print_line(&format!("bursty: {}; {clock}", plan.describe()));
+    print_line(&plan.describe_rates());
 }
 
 /// A seed for runs without `--seed`: short enough to type back in.
@@ -177,21 +163,21 @@ fn bad_queue(error: ConfigError) -> ExitCode {
     usage_error(&format!("invalid value for '--capacity': {error}"))
 }
 
-/// Listens for Ctrl-C (SIGINT): the first stops the producer so the run
-/// drains and prints its summary, the second drains without the
-/// consumer's work. The handler is installed before this returns, so no
-/// signal sent after the run starts is missed. In the live view, raw mode
-/// turns Ctrl-C into a key, which the view handles the same way.
-async fn listen_for_interrupts(shared: Arc<Shared>, say: bool) -> tokio::task::JoinHandle<()> {
-    let mut first = Box::pin(tokio::signal::ctrl_c());
-    // The first poll installs the handler.
-    let early = poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await;
+/// Listens for Ctrl-C (SIGINT) and SIGTERM: the first stops the producer
+/// so the run drains and prints its summary, the second drains without
+/// the consumer's work. The handlers are installed before this returns, so
+/// no signal sent after the run starts is missed. In the live view, raw
+/// mode turns Ctrl-C into a key, which the view handles the same way; a
+/// SIGTERM (`kill`) ends the view the same way too, so the terminal is
+/// restored rather than left in raw mode.
+fn listen_for_interrupts(shared: Arc<Shared>, say: bool) -> tokio::task::JoinHandle<()> {
+    let interrupts = Interrupts::new(true);
     tokio::spawn(async move {
-        let mut signal = match early {
-            Poll::Ready(result) => result,
-            Poll::Pending => first.await,
+        // Without handlers the default applies: a signal ends the process.
+        let Ok(mut interrupts) = interrupts else {
+            return;
         };
-        while signal.is_ok() {
+        while interrupts.next().await.is_some() {
             match (shared.interrupt(), say) {
                 (Interrupt::Stop, true) => eprintln!(
                     "interrupted: the producer stops and the consumer drains the queue \
@@ -202,7 +188,6 @@ async fn listen_for_interrupts(shared: Arc<Shared>, say: bool) -> tokio::task::J
                 }
                 _ => {}
             }
-            signal = tokio::signal::ctrl_c().await;
         }
     })
 }

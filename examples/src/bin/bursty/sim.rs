@@ -14,6 +14,8 @@ use futures_util::future::{Either, join3, select};
 use sluicegate::backpressure::{Receiver, SendError, Sender};
 use sluicegate::rt::{Clock, Sleeper};
 
+use sluicegate_examples::report::print_line;
+
 use crate::cli::Plan;
 use crate::report::progress_line;
 use crate::schedule::BurstSchedule;
@@ -201,7 +203,7 @@ async fn report_progress<K: Clock, S: Sleeper>(
             return;
         }
         let elapsed = clock.now().saturating_duration_since(start);
-        println!("{}", progress_line(elapsed, plan, shared, &probe.stats()));
+        print_line(&progress_line(elapsed, plan, shared, &probe.stats()));
     }
 }
 

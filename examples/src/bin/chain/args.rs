@@ -1,12 +1,12 @@
 //! The command line ([`Args`], parsed by clap) and the settings of a run
 //! ([`Config`]): `--quick` changes the defaults, explicit flags still win.
 
-use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::Parser;
 use serde::Serialize;
+use sluicegate_examples::cli::{pick, probability, random_seed};
 
 /// The flags. Every number is optional here so that `--quick` can pick
 /// different defaults; [`Config::from_args`] fills them in.
@@ -55,7 +55,7 @@ pub(crate) struct Args {
     load: Option<f64>,
 
     /// Probability that a write attempt fails with an injected transient error, 0 to 1 [default: 0.05]
-    #[arg(long, value_name = "P", value_parser = parse_probability)]
+    #[arg(long, value_name = "P", value_parser = probability)]
     failure_rate: Option<f64>,
 
     /// Most attempts per write, the first included [default: 10]
@@ -99,18 +99,6 @@ fn parse_load(value: &str) -> Result<f64, String> {
     }
 }
 
-/// `--failure-rate`: a probability.
-fn parse_probability(value: &str) -> Result<f64, String> {
-    let p: f64 = value
-        .parse()
-        .map_err(|_| format!("'{value}' is not a number"))?;
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        Err(format!("{value} is not a probability in [0, 1]"))
-    }
-}
-
 /// The settings of one run, every default filled in.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Config {
@@ -151,13 +139,10 @@ impl Config {
     /// timings from the expected length of the run.
     pub(crate) fn from_args(args: Args) -> Self {
         let quick = args.quick;
-        let pick = |value: Option<u64>, full: u64, fast: u64| {
-            value.unwrap_or(if quick { fast } else { full })
-        };
-        let requests = pick(args.requests, 100_000, 2_000);
-        let rate = args.rate.unwrap_or(if quick { 4_000 } else { 5_000 });
-        let burst = args.burst.unwrap_or(if quick { 200 } else { 500 });
-        let queue_capacity = pick(args.queue_capacity.map(u64::from), 256, 64) as usize;
+        let requests = pick(args.requests, quick, 100_000, 2_000);
+        let rate = pick(args.rate, quick, 5_000, 4_000);
+        let burst = pick(args.burst, quick, 500, 200);
+        let queue_capacity = pick(args.queue_capacity, quick, 256, 64) as usize;
         let load = args.load.unwrap_or(1.3);
         // The run lasts about requests / offered rate; aim for some 8 waves
         // and 100 chart bins whatever the size of the run.
@@ -175,11 +160,7 @@ impl Config {
             load,
             failure_rate: args.failure_rate.unwrap_or(0.05),
             max_attempts: args.max_attempts.unwrap_or(10),
-            // No `rand::random` here (that needs rand's OS-entropy feature):
-            // std's randomly keyed hasher over the time is seed enough.
-            seed: args
-                .seed
-                .unwrap_or_else(|| RandomState::new().hash_one(SystemTime::now())),
+            seed: args.seed.unwrap_or_else(random_seed),
             quick,
             db: args.db.unwrap_or_else(|| temp.join("sluicegate-chain.db")),
             chart: args

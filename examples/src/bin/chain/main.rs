@@ -56,7 +56,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sluicegate::distributor::Stopped;
 use sluicegate::rt::{TokioClock, TokioSpawner};
 use sluicegate::token_bucket::{Quota, TokenBucket};
+use sluicegate_examples::cli::Failure;
 use sluicegate_examples::db::Store;
+use sluicegate_examples::report::{exit_code, print_text};
+use sluicegate_examples::signal::Interrupts;
 use tokio::sync::{oneshot, watch};
 
 use crate::args::{Args, Config};
@@ -65,49 +68,36 @@ use crate::report::{Check, Latency, Limiter, Queue, Report};
 use crate::sink::{Sink, Writers};
 use crate::traffic::{Counters, FrontDoor, Traffic};
 
-/// Why a run could not start or finish.
-enum Failure {
-    /// Settings that cannot work (exit code 2).
-    Usage(String),
-    /// Anything else (exit code 1).
-    Run(String),
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     // clap prints its own errors and exits with code 2.
     let config = Config::from_args(Args::parse());
     let json = config.json;
+    // Ctrl-C is caught from before the first line: once the header is out,
+    // a Ctrl-C stops the clients rather than killing the run. (Should the
+    // handler fail to install, the run goes on without it.)
+    let interrupts = Interrupts::new(false).ok();
     if !json {
-        print!("{}", header(&config));
+        // A closed stdout is no reason to stop the run here: printing the
+        // report fails later, and says so.
+        let _ = print_text(&header(&config));
     }
-    match run(config).await {
+    match run(config, interrupts).await {
         Ok(report) => {
-            if json {
+            let text = if json {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
+                    Ok(text) => text + "\n",
                     Err(error) => {
                         eprintln!("error: cannot write the report as JSON: {error}");
                         return ExitCode::FAILURE;
                     }
                 }
             } else {
-                print!("{}", report.text());
-            }
-            if report.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+                report.text()
+            };
+            exit_code(print_text(&text), if report.ok { 0 } else { 1 }, 1)
         }
-        Err(Failure::Usage(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.exit(1),
     }
 }
 
@@ -147,7 +137,7 @@ pub(crate) fn mix(seed: u64, stream: u64) -> u64 {
 const FAILURE_STREAM: u64 = u64::MAX;
 
 /// Builds the chain, runs the clients through it, drains it, and measures.
-async fn run(config: Config) -> Result<Report, Failure> {
+async fn run(config: Config, interrupts: Option<Interrupts>) -> Result<Report, Failure> {
     // Settings the primitives validate themselves: a typed error, never a
     // panic. (clap's ranges already exclude the bad values.)
     let quota = Quota::per_second(config.rate)
@@ -200,11 +190,13 @@ async fn run(config: Config) -> Result<Report, Failure> {
     // the report still adds up. A second Ctrl-C exits at once.
     let (stop_clients, stop) = watch::channel(false);
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop_clients.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted twice: exiting without a report");
-                std::process::exit(130);
+        if let Some(mut interrupts) = interrupts {
+            if interrupts.next().await.is_some() {
+                let _ = stop_clients.send(true);
+                if interrupts.next().await.is_some() {
+                    eprintln!("\ninterrupted twice: exiting without a report");
+                    std::process::exit(130);
+                }
             }
         }
         // Keep the sender alive: a closed channel would wake the clients.

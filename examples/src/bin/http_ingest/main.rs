@@ -44,13 +44,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use serde_json::json;
 use sluicegate::distributor;
 use sluicegate::retry::{Jitter, Policy};
 use sluicegate::rt::TokioSpawner;
 use sluicegate::token_bucket::{Quota, TokenBucket};
+use sluicegate_examples::cli::{probability, random_seed};
 use sluicegate_examples::db::Store;
-use tokio::signal::unix::{SignalKind, signal};
+use sluicegate_examples::report::print_line;
+use sluicegate_examples::signal::Interrupts;
 use tokio::sync::watch;
 
 use crate::app::{App, pool_json, router, snapshot};
@@ -80,20 +83,22 @@ pub(crate) struct Config {
     #[arg(long, default_value_t = 1024)]
     queue_capacity: usize,
     /// Distributor workers: jobs in progress at once. A job mostly waits
-    /// for its lane's group commit, so many workers make large groups.
-    #[arg(long, default_value_t = 256)]
+    /// for its lane's group commit, so many workers make large groups
+    /// (at most 65536; each is a task).
+    // 0 is let through: the distributor's builder rejects it, typed.
+    #[arg(long, default_value_t = 256, value_parser = RangedU64ValueParser::<usize>::new().range(0..=65_536))]
     workers: usize,
     /// SQLite connections (lanes), each committing the jobs waiting on it
     /// in one transaction; more than one collide on the write lock
     /// (`SQLITE_BUSY`, retried).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
     writers: usize,
     /// Largest request body in bytes; larger gets 413.
     #[arg(long, default_value_t = 64 * 1024)]
     body_limit: usize,
     /// Share of write attempts that fail on purpose with a transient error,
     /// to exercise the retry (0 to 1).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
     failure_rate: f64,
     /// Most attempts per transaction, the first one included.
     #[arg(long, default_value_t = 20)]
@@ -138,14 +143,6 @@ fn parse_rate(text: &str) -> Result<Rate, String> {
         period,
         unit,
     })
-}
-
-fn parse_share(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
-        Ok(_) => Err("must be between 0 and 1".to_owned()),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// The retry policy for one batch: exponential backoff from 1 ms, doubling,
@@ -200,15 +197,8 @@ async fn run(config: Config) -> Result<bool, Setup> {
         .and_then(|q| q.with_burst(config.burst))
         .map_err(|e| format!("invalid --rate/--burst: {e}"))?;
     let bucket = TokenBucket::new(quota);
-    let seed = config.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    });
+    let seed = config.seed.unwrap_or_else(random_seed);
     let policy = write_policy(&config, seed)?;
-    if config.writers == 0 {
-        return Err(Setup("--writers must be at least 1".to_owned()));
-    }
     let pool = distributor::builder(config.workers, config.queue_capacity)
         .build(TokioSpawner::new())
         .map_err(|e| format!("invalid --workers/--queue-capacity: {e}"))?;
@@ -229,12 +219,11 @@ async fn run(config: Config) -> Result<bool, Setup> {
         seed,
         held,
     ));
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut interrupts = Interrupts::new(true)?;
 
     let app = Arc::new(App::new(config.clone(), bucket, pool, Arc::clone(&sink)));
-    println!("listening on http://{addr}");
-    println!(
+    print_line(&format!("listening on http://{addr}"));
+    print_line(&format!(
         "rate {} burst {}, {} workers, {} writers, queue {}, body limit {} bytes, failure rate {}, at most {} attempts{}",
         config.rate,
         config.burst,
@@ -249,28 +238,27 @@ async fn run(config: Config) -> Result<bool, Setup> {
         } else {
             ""
         },
-    );
+    ));
 
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         // Small requests and answers: do not let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
     });
     let shutdown = async move {
-        let name = tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
-        };
-        println!("{name}: no new connections; finishing requests in flight");
+        let name = interrupts.next().await.unwrap_or("the end of the signals");
+        print_line(&format!(
+            "{name}: no new connections; finishing requests in flight"
+        ));
     };
     axum::serve(listener, router(Arc::clone(&app)))
         .with_graceful_shutdown(shutdown)
         .await?;
 
     let before = app.pool.stats();
-    println!(
+    print_line(&format!(
         "draining {} queued and {} running jobs",
         before.queued, before.running
-    );
+    ));
     let _ = release.send(true);
     let stopped = app.pool.shutdown().await;
     // `shutdown` runs everything queued; jobs come back only from a
@@ -312,12 +300,12 @@ async fn run(config: Config) -> Result<bool, Setup> {
         "token_bucket": stats["token_bucket"],
         "distributor": pool_json(&stopped.stats),
     });
-    println!(
+    print_line(&format!(
         "drained: accepted {} items in {} requests, wrote {written_items}, failed {failed_items}, lost {lost}, rows in db {rows}",
         accepted_items,
         get(&counters.accepted_requests),
-    );
-    println!("summary: {summary}");
+    ));
+    print_line(&format!("summary: {summary}"));
     Ok(ok)
 }
 
@@ -346,21 +334,28 @@ mod tests {
     }
 
     #[test]
-    fn shares_are_between_0_and_1() {
-        assert_eq!(parse_share("0"), Ok(0.0));
-        assert_eq!(parse_share("0.25"), Ok(0.25));
-        assert_eq!(parse_share("1"), Ok(1.0));
-        assert!(parse_share("1.5").is_err());
-        assert!(parse_share("-0.1").is_err());
-        assert!(parse_share("NaN").is_err());
-    }
-
-    #[test]
     fn the_command_line_parses_and_checks_its_values() {
         let config = Config::try_parse_from(["http_ingest"]).expect("defaults");
         assert_eq!(config.rate.to_string(), "20000/s");
         assert_eq!((config.workers, config.writers), (256, 2));
         assert!(Config::try_parse_from(["http_ingest", "--failure-rate", "2"]).is_err());
         assert!(Config::try_parse_from(["http_ingest", "--addr", "nowhere"]).is_err());
+        // Counts that would spawn or open without bound are refused before
+        // anything starts (they used to hang the process or abort it on a
+        // failed allocation).
+        for args in [
+            ["--workers", "65537"],
+            ["--writers", "0"],
+            ["--writers", "100000000"],
+        ] {
+            let error = Config::try_parse_from(["http_ingest", args[0], args[1]]).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+        let most =
+            Config::try_parse_from(["http_ingest", "--workers", "65536", "--writers", "1024"]);
+        assert_eq!(
+            most.map(|c| (c.workers, c.writers)).ok(),
+            Some((65_536, 1024))
+        );
     }
 }

@@ -1,0 +1,174 @@
+//! [`FanOut`]: the results, fanned back in; [`Cancelled`]: what a cancel
+//! hands back; [`StatsHandle`]: counters that outlive the output.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_core::stream::FusedStream;
+
+use super::shared::Shared;
+use super::stats::{Counters, FanOutStats, bump};
+use crate::error::FanOutError;
+
+/// The output of a fan-out: each item's result (or a [`FanOutError`]),
+/// fanned back in, **in completion order** (with
+/// [`Distribution::Keyed`](crate::Distribution::Keyed), results of one
+/// key keep their input order). Made by [`fan_out`](crate::fan_out),
+/// [`fan_out_keyed`](crate::fan_out_keyed) or
+/// [`FanOutBuilder::spawn`](crate::FanOutBuilder::spawn).
+///
+/// The stream ends once the input has ended and every item's result has
+/// been yielded. Its buffer is bounded
+/// ([`output_capacity`](crate::FanOutBuilder::output_capacity)): a consumer
+/// that stops polling holds up the workers, and through their queues the
+/// input (backpressure end to end).
+///
+/// # Stopping early
+///
+/// - [`cancel`](FanOut::cancel) stops taking input, lets the workers
+///   finish the items they are running, and hands back everything:
+///   unstarted items and the results not yet yielded. Nothing is lost.
+/// - Dropping the `FanOut` does the same without waiting: unstarted items
+///   are dropped and counted in [`FanOutStats::abandoned`], results still
+///   computed are counted in [`FanOutStats::discarded`]; read them from a
+///   [`StatsHandle`] taken beforehand. The tasks exit on their own.
+#[must_use = "streams do nothing unless polled"]
+pub struct FanOut<T, U> {
+    /// Boxed: async-channel's receiver is `!Unpin`, and `FanOut` has a
+    /// `Drop` that pin projection would complicate.
+    rx: Pin<Box<Results<T, U>>>,
+    shared: Arc<Shared<T>>,
+}
+
+type Results<T, U> = async_channel::Receiver<Result<U, FanOutError<T>>>;
+
+/// What [`FanOut::cancel`] hands back.
+#[non_exhaustive]
+pub struct Cancelled<T, U> {
+    /// Items taken from the input but never started, in no particular
+    /// order.
+    pub unstarted: Vec<T>,
+    /// Results (and errors) not yet yielded when the cancel began, plus
+    /// those of the items that were running, in completion order.
+    pub finished: Vec<Result<U, FanOutError<T>>>,
+    /// The counters once every task has exited.
+    pub stats: FanOutStats,
+}
+
+impl<T, U> FanOut<T, U> {
+    pub(crate) fn new(
+        rx: async_channel::Receiver<Result<U, FanOutError<T>>>,
+        shared: Arc<Shared<T>>,
+    ) -> Self {
+        Self {
+            rx: Box::pin(rx),
+            shared,
+        }
+    }
+
+    /// A snapshot of the counters: per worker started / completed /
+    /// panicked / busy, and the totals.
+    pub fn stats(&self) -> FanOutStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// A cheap handle to the counters that stays usable after the output is
+    /// dropped.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(Arc::clone(&self.shared.counters))
+    }
+
+    /// Stops the fan-out and hands back everything it holds: the input is
+    /// no longer polled (and is dropped), items still queued come back
+    /// unstarted, and the items the workers are running finish (this waits
+    /// for them) with their results in [`Cancelled::finished`].
+    ///
+    /// The worker and feeder tasks must still be able to run (their
+    /// executor alive). Dropping this future part-way leaves the fan-out
+    /// cancelled, as dropping the `FanOut` does.
+    pub async fn cancel(self) -> Cancelled<T, U> {
+        self.shared.cancel(true);
+        let mut finished = Vec::new();
+        // Ends once the feeder and every worker have exited; each hands
+        // its unstarted items back before it does.
+        while let Ok(result) = self.rx.recv().await {
+            bump(&self.shared.counters.delivered);
+            finished.push(result);
+        }
+        Cancelled {
+            unstarted: self.shared.take_returned(),
+            finished,
+            stats: self.shared.counters.snapshot(),
+        }
+    }
+}
+
+impl<T, U> Drop for FanOut<T, U> {
+    fn drop(&mut self) {
+        // Stop the input and the queued work: nobody will take results.
+        self.shared.cancel(false);
+        // Results already buffered are discarded (later sends fail and
+        // are counted by their workers).
+        self.rx.close();
+        while self.rx.try_recv().is_ok() {
+            bump(&self.shared.counters.discarded);
+        }
+    }
+}
+
+impl<T, U> Stream for FanOut<T, U> {
+    type Item = Result<U, FanOutError<T>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.rx.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(_)) = &polled {
+            bump(&self.shared.counters.delivered);
+        }
+        polled
+    }
+}
+
+impl<T, U> FusedStream for FanOut<T, U> {
+    fn is_terminated(&self) -> bool {
+        self.rx.is_terminated()
+    }
+}
+
+impl<T, U> fmt::Debug for FanOut<T, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FanOut")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<T, U> fmt::Debug for Cancelled<T, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancelled")
+            .field("unstarted", &self.unstarted.len())
+            .field("finished", &self.finished.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// The counters of a fan-out, readable while and after it runs (see
+/// [`FanOut::stats_handle`]).
+#[derive(Clone)]
+pub struct StatsHandle(Arc<Counters>);
+
+impl StatsHandle {
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> FanOutStats {
+        self.0.snapshot()
+    }
+}
+
+impl fmt::Debug for StatsHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StatsHandle").field(&self.stats()).finish()
+    }
+}

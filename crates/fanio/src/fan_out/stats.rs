@@ -1,0 +1,173 @@
+//! [`FanOutStats`] and [`WorkerStats`]: what a fan-out did, per worker.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// A snapshot of a fan-out's counters, from
+/// [`FanOut::stats`](crate::FanOut::stats) or
+/// [`StatsHandle::stats`](crate::StatsHandle::stats).
+///
+/// # Accounting invariant
+///
+/// Every item taken from the input is started by a worker, abandoned, or
+/// still queued; every started item completes or panics (or is running);
+/// every result (and error) is delivered, discarded, or still buffered. Once
+/// the fan-out is [finished](FanOutStats::finished):
+///
+/// ```text
+/// taken == started + abandoned + key_panics     (started = sum over workers)
+/// started == completed + panicked               (sums over workers)
+/// completed + panicked + key_panics + input_panics == delivered + discarded
+/// ```
+///
+/// (a key-function panic hands its item back in the output, so it counts
+/// as taken and delivered, never started). The counters are read one by one, so a snapshot taken while
+/// items move may be off by the items in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct FanOutStats {
+    /// Items taken from the input stream.
+    pub taken: u64,
+    /// Items taken but not yet started or abandoned: in worker queues, or
+    /// held by the feeder while it waits for room.
+    pub queued: u64,
+    /// Results and errors the output handed to the caller (through the
+    /// stream, or in [`Cancelled::finished`](crate::Cancelled::finished)).
+    pub delivered: u64,
+    /// Results computed after the output was dropped: nobody could take
+    /// them.
+    pub discarded: u64,
+    /// Items taken from the input but never started, because the fan-out
+    /// was cancelled ([handed back](crate::Cancelled::unstarted)) or its
+    /// output dropped (dropped with it).
+    pub abandoned: u64,
+    /// Panics of the input stream, each reported in the output as
+    /// [`FanOutError::InputPanicked`](crate::FanOutError::InputPanicked)
+    /// (at most 1: the input is not polled again).
+    pub input_panics: u64,
+    /// Panics of the key function, each reported in the output, with its
+    /// item, as [`FanOutError::KeyPanicked`](crate::FanOutError::KeyPanicked).
+    pub key_panics: u64,
+    /// Whether the input has ended (or panicked, or was cancelled).
+    pub input_done: bool,
+    /// Whether every worker and the feeder task have exited.
+    pub finished: bool,
+    /// One entry per worker.
+    pub workers: Vec<WorkerStats>,
+}
+
+impl FanOutStats {
+    /// Items started by all workers.
+    pub fn started(&self) -> u64 {
+        self.workers.iter().map(|w| w.started).sum()
+    }
+
+    /// Items whose worker function returned, over all workers.
+    pub fn completed(&self) -> u64 {
+        self.workers.iter().map(|w| w.completed).sum()
+    }
+
+    /// Items whose worker function panicked, over all workers.
+    pub fn panicked(&self) -> u64 {
+        self.workers.iter().map(|w| w.panicked).sum()
+    }
+
+    /// Whether the accounting invariant (see above) holds. Meaningful once
+    /// [`finished`](Self::finished).
+    pub fn is_balanced(&self) -> bool {
+        let started = self.started();
+        let done = self.completed() + self.panicked();
+        self.taken == started + self.abandoned + self.key_panics
+            && started == done
+            && done + self.key_panics + self.input_panics == self.delivered + self.discarded
+    }
+}
+
+/// One worker's counters, in [`FanOutStats::workers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Items this worker took in and started.
+    pub started: u64,
+    /// Items whose worker function returned (their results went out).
+    pub completed: u64,
+    /// Items whose worker function panicked.
+    pub panicked: u64,
+    /// Whether the worker is running its function on an item now.
+    pub busy: bool,
+}
+
+/// The live counters behind [`FanOutStats`], shared by the tasks, the
+/// output and every [`StatsHandle`](crate::StatsHandle).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) taken: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) discarded: AtomicU64,
+    pub(crate) abandoned: AtomicU64,
+    pub(crate) input_panics: AtomicU64,
+    pub(crate) key_panics: AtomicU64,
+    pub(crate) input_done: AtomicBool,
+    /// Worker and feeder tasks not yet exited (or not yet started).
+    pub(crate) alive: AtomicUsize,
+    pub(crate) workers: Box<[WorkerCounters]>,
+}
+
+impl Counters {
+    pub(crate) fn new(workers: usize) -> Self {
+        Self {
+            alive: AtomicUsize::new(workers + 1),
+            workers: (0..workers).map(|_| WorkerCounters::default()).collect(),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> FanOutStats {
+        // Outcomes first, then the counts they came from, so a snapshot
+        // taken mid-flight errs towards "still queued", not negative.
+        let finished = self.alive.load(Ordering::Acquire) == 0;
+        let workers: Vec<WorkerStats> = self.workers.iter().map(WorkerCounters::snapshot).collect();
+        let delivered = self.delivered.load(Ordering::Relaxed);
+        let discarded = self.discarded.load(Ordering::Relaxed);
+        let abandoned = self.abandoned.load(Ordering::Relaxed);
+        let key_panics = self.key_panics.load(Ordering::Relaxed);
+        let input_panics = self.input_panics.load(Ordering::Relaxed);
+        let input_done = self.input_done.load(Ordering::Relaxed);
+        let taken = self.taken.load(Ordering::Relaxed);
+        let started: u64 = workers.iter().map(|w| w.started).sum();
+        FanOutStats {
+            taken,
+            queued: taken.saturating_sub(started + abandoned + key_panics),
+            delivered,
+            discarded,
+            abandoned,
+            input_panics,
+            key_panics,
+            input_done,
+            finished,
+            workers,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) started: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) panicked: AtomicU64,
+    pub(crate) busy: AtomicBool,
+}
+
+impl WorkerCounters {
+    pub(crate) fn snapshot(&self) -> WorkerStats {
+        WorkerStats {
+            started: self.started.load(Ordering::Relaxed),
+            completed: self.completed.load(Ordering::Relaxed),
+            panicked: self.panicked.load(Ordering::Relaxed),
+            busy: self.busy.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub(crate) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}

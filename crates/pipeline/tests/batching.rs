@@ -1,0 +1,246 @@
+//! Batching, standalone and in a pipeline, in virtual time: the exact
+//! instants of both timer modes, size-triggered batches, the final partial
+//! batch, no empty batches, and hand-back mode.
+
+mod support;
+
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use sluicegate_pipeline::{Batch, CancelToken, Pipeline, TimerMode, batch, batch_hand_back};
+use sluicegate_rt::ManualClock;
+use support::{counted, ms, timed};
+
+/// Runs `batch` over `items` (at their instants, open until `end`) and
+/// returns each batch with the virtual time it came out.
+fn emissions(items: &[u64], end: u64, cfg: Batch) -> Vec<(Duration, Vec<u64>)> {
+    let clock = ManualClock::new();
+    let input = timed(&clock, items.iter().map(|&t| (ms(t), t)).collect(), ms(end));
+    let mut batches = batch(input, cfg, clock.clone()).unwrap();
+    clock.block_on(async {
+        let mut out = Vec::new();
+        while let Some(b) = batches.next().await {
+            out.push((clock.elapsed(), b));
+        }
+        out
+    })
+}
+
+#[test]
+fn from_first_item_closes_max_wait_after_the_first_item() {
+    let cfg = Batch::size(100).max_wait(ms(10));
+    // Items at 0, 3, 7 ms: one batch at 10 ms; the input stays open until
+    // 50 ms and nothing else comes out (no empty batch).
+    assert_eq!(emissions(&[0, 3, 7], 50, cfg), [(ms(10), vec![0, 3, 7])]);
+    // A second burst starts its own timer at its first item (15 -> 25).
+    assert_eq!(
+        emissions(&[0, 3, 7, 15, 18], 50, cfg),
+        [(ms(10), vec![0, 3, 7]), (ms(25), vec![15, 18])]
+    );
+    // The first item may come late: the timer is relative to it.
+    assert_eq!(emissions(&[12, 14], 60, cfg), [(ms(22), vec![12, 14])]);
+}
+
+#[test]
+fn fixed_ticks_close_on_every_tick_that_has_items() {
+    let cfg = Batch::size(100)
+        .max_wait(ms(10))
+        .timer(TimerMode::FixedTicks);
+    // Ticks at 10, 20, 30, 40: items at 0, 3, 7 -> 10; 15 -> 20; ticks at
+    // 30 and 40 hold nothing and emit nothing.
+    assert_eq!(
+        emissions(&[0, 3, 7, 15], 45, cfg),
+        [(ms(10), vec![0, 3, 7]), (ms(20), vec![15])]
+    );
+    // Ticks count from the start, not from the first item: an item at 12
+    // leaves at the tick at 20 (FromFirstItem would wait until 22).
+    assert_eq!(emissions(&[12], 45, cfg), [(ms(20), vec![12])]);
+}
+
+#[test]
+fn size_closes_a_batch_at_once() {
+    let cfg = Batch::size(2).max_wait(ms(10));
+    // 0 and 1 fill a batch at 1 ms (not 10); 2 waits for its timer (12).
+    assert_eq!(
+        emissions(&[0, 1, 2], 40, cfg),
+        [(ms(1), vec![0, 1]), (ms(12), vec![2])]
+    );
+    // Size only, no timer: the last partial batch leaves when the input ends.
+    assert_eq!(
+        emissions(&[0, 1, 2], 40, Batch::size(2)),
+        [(ms(1), vec![0, 1]), (ms(40), vec![2])]
+    );
+}
+
+#[test]
+fn the_last_partial_batch_leaves_when_the_input_ends_and_none_is_empty() {
+    let cfg = Batch::size(4).max_wait(ms(100));
+    assert_eq!(
+        emissions(&[0, 1, 2, 3, 4, 5], 20, cfg),
+        [(ms(3), vec![0, 1, 2, 3]), (ms(20), vec![4, 5])]
+    );
+    // An empty input gives no batch at all, in either mode.
+    assert!(emissions(&[], 30, cfg).is_empty());
+    assert!(emissions(&[], 35, cfg.timer(TimerMode::FixedTicks).max_wait(ms(10))).is_empty());
+}
+
+#[test]
+fn batch_time_only_collects_whatever_arrives_within_the_wait() {
+    let got = emissions(&(0..25).collect::<Vec<_>>(), 60, Batch::time(ms(10)));
+    let sizes: Vec<usize> = got.iter().map(|(_, b)| b.len()).collect();
+    assert_eq!(sizes, [11, 11, 3]); // 0..=10 at 10, 11..=21 at 21, 22..=24 at 32
+    assert_eq!(got[0].0, ms(10));
+    assert_eq!(got[1].0, ms(21));
+    assert_eq!(got[2].0, ms(32));
+}
+
+#[test]
+fn hand_back_builds_nothing_while_the_writer_holds_the_batch() {
+    let clock = ManualClock::new();
+    let (input, pulled) = counted(10);
+    let mut batches = pin!(batch_hand_back(input, Batch::size(3), clock.clone()).unwrap());
+    let mut cx = Context::from_waker(Waker::noop());
+
+    let Poll::Ready(Some(first)) = batches.as_mut().poll_next(&mut cx) else {
+        panic!("the first batch is ready");
+    };
+    assert_eq!(*first, [0, 1, 2]);
+    assert_eq!(pulled.load(Ordering::SeqCst), 3);
+    assert!(batches.is_lent());
+    // The input has 7 more items ready, but while the writer holds the
+    // loan the batcher takes none of them and emits nothing.
+    for _ in 0..5 {
+        assert!(batches.as_mut().poll_next(&mut cx).is_pending());
+    }
+    assert_eq!(pulled.load(Ordering::SeqCst), 3);
+    let capacity = first.capacity();
+    drop(first); // hand it back
+    assert!(!batches.is_lent());
+    let Poll::Ready(Some(second)) = batches.as_mut().poll_next(&mut cx) else {
+        panic!("the second batch is built once the first is back");
+    };
+    assert_eq!(*second, [3, 4, 5]);
+    // ...in the buffer the writer handed back.
+    assert_eq!(second.capacity(), capacity);
+    assert_eq!(pulled.load(Ordering::SeqCst), 6);
+    // `into_vec` keeps the items and still hands a buffer back.
+    let kept = second.into_vec();
+    assert_eq!(kept, [3, 4, 5]);
+    let rest: Vec<Vec<u64>> = clock.block_on(async {
+        let mut rest = Vec::new();
+        while let Some(loan) = batches.next().await {
+            rest.push(loan.to_vec());
+        }
+        rest
+    });
+    assert_eq!(rest, [vec![6, 7, 8], vec![9]]);
+}
+
+#[test]
+fn hand_back_in_a_pipeline_waits_for_the_sink_and_loses_nothing() {
+    let clock = ManualClock::new();
+    let (input, pulled) = counted(20);
+    let taken_at_sink = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&taken_at_sink);
+    let runnable = Pipeline::<_, std::convert::Infallible>::source(input)
+        .buffer(64) // the source runs ahead into the buffer meanwhile
+        .batch_hand_back(Batch::size(4).max_wait(ms(5)), clock.clone())
+        .sink({
+            let clock = clock.clone();
+            move |loan: sluicegate_pipeline::Loan<u64>| {
+                let clock = clock.clone();
+                let log = Arc::clone(&log);
+                async move {
+                    clock.sleep(ms(3)).await; // writing...
+                    log.lock().unwrap().push(loan.to_vec());
+                    drop(loan); // ...handed back
+                }
+            }
+        })
+        .unwrap();
+    let monitor = runnable.monitor();
+    let batch_inputs = Arc::new(Mutex::new(Vec::new()));
+    let probe = {
+        let batch_inputs = Arc::clone(&batch_inputs);
+        let monitor = monitor.clone();
+        let clock = clock.clone();
+        async move {
+            // While the sink writes (every 3 ms), the batch stage has taken
+            // exactly the items of the batches emitted so far.
+            for _ in 0..5 {
+                clock.sleep(ms(2)).await;
+                let s = monitor.stages();
+                batch_inputs.lock().unwrap().push((s[1].input, s[1].output));
+            }
+        }
+    };
+    let (summary, ()) = clock.block_on(futures_lite::future::zip(
+        runnable.run(CancelToken::new()),
+        probe,
+    ));
+    for (input, output) in batch_inputs.lock().unwrap().iter() {
+        assert_eq!(
+            input, output,
+            "no item taken into a batch while the last is lent"
+        );
+    }
+    let written = taken_at_sink.lock().unwrap().clone();
+    assert_eq!(written.concat(), (0..20).collect::<Vec<_>>());
+    assert!(written.iter().all(|b| b.len() == 4));
+    assert_eq!(pulled.load(Ordering::SeqCst), 20);
+    assert_eq!((summary.produced, summary.delivered), (20, 20));
+    assert!(summary.is_balanced());
+    assert_eq!(summary.stages[1].stage.name.as_ref(), "batch");
+    assert_eq!(summary.stages[1].batches, 5);
+}
+
+#[test]
+fn pipeline_batches_at_the_same_instants_as_the_adapter() {
+    let clock = ManualClock::new();
+    let input = timed(
+        &clock,
+        vec![(ms(0), 0u64), (ms(3), 3), (ms(7), 7), (ms(15), 15)],
+        ms(50),
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let sink_clock = clock.clone();
+    let summary = clock.block_on(
+        Pipeline::<_, std::convert::Infallible>::source(input)
+            .map(|x| async move { x })
+            .batch(Batch::size(100).max_wait(ms(10)), clock.clone())
+            .sink(move |b: Vec<u64>| {
+                log.lock().unwrap().push((sink_clock.elapsed(), b));
+                async {}
+            })
+            .unwrap()
+            .run(CancelToken::new()),
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(ms(10), vec![0, 3, 7]), (ms(25), vec![15])]
+    );
+    assert_eq!(summary.stages[2].batches, 2);
+    assert_eq!((summary.produced, summary.delivered), (4, 4));
+}
+
+/// The future the run future hands out is `Send` when its parts are, so
+/// it can be spawned on a multi-threaded executor.
+#[test]
+fn the_run_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let clock = ManualClock::new();
+    let run = Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..3u8))
+        .buffer(2)
+        .batch(Batch::size(2), clock.clone())
+        .sink(|_b: Vec<u8>| async {})
+        .unwrap()
+        .run(CancelToken::new());
+    assert_send(&run);
+    let summary = clock.block_on(run);
+    assert_eq!(summary.delivered, 3);
+}

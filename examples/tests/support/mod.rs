@@ -1,0 +1,186 @@
+//! What the integration tests share: running a built binary and capturing
+//! what it prints, stopping one with a real signal, and reading JSON lines.
+#![allow(dead_code)] // each test file uses its own part of it
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// One finished run of a binary.
+#[derive(Debug)]
+pub(crate) struct Run {
+    /// The exit code (`None`: killed by a signal).
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    fn new(code: Option<i32>, stdout: String, stderr: String) -> Self {
+        let run = Self {
+            code,
+            stdout,
+            stderr,
+        };
+        assert!(
+            !run.stderr.contains("panicked"),
+            "the binary panicked:\n{}",
+            run.stderr
+        );
+        run
+    }
+}
+
+/// Runs the built binary `bin` (an `env!("CARGO_BIN_EXE_<name>")`) with
+/// `args` to the end; asserts that it did not panic.
+pub(crate) fn run(bin: &str, args: &[&str]) -> Run {
+    let output = Command::new(bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{bin} runs: {e}"));
+    Run::new(
+        output.status.code(),
+        String::from_utf8(output.stdout).expect("utf-8 stdout"),
+        String::from_utf8(output.stderr).expect("utf-8 stderr"),
+    )
+}
+
+/// Starts `bin` with `args`, reads its stdout until a line for which
+/// `ready` is true, sends it `signal` (`"INT"`, `"TERM"`) with `kill`, and
+/// lets it finish. Returns that line and the whole run (every line of
+/// stdout, the ready one included).
+///
+/// Nothing here waits on a clock: the signal goes once the binary says it
+/// is running. A watchdog kills the binary if it has not finished two
+/// minutes later, so a missed signal fails the test instead of hanging it.
+pub(crate) fn signal_when(
+    bin: &str,
+    args: &[&str],
+    signal: &str,
+    ready: impl Fn(&str) -> bool,
+) -> (String, Run) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin} starts: {e}"));
+    let pid = child.id().to_string();
+
+    let (finished, watchdog) = mpsc::channel::<()>();
+    let guard_pid = pid.clone();
+    let guard = std::thread::spawn(move || {
+        let hung = watchdog.recv_timeout(Duration::from_secs(120)).is_err();
+        if hung {
+            let _ = Command::new("kill").args(["-KILL", &guard_pid]).status();
+        }
+        hung
+    });
+
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let mut stdout = String::new();
+    let mut ready_line = None;
+    for line in lines.by_ref() {
+        let line = line.expect("utf-8 stdout");
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if ready(&line) {
+            ready_line = Some(line);
+            break;
+        }
+    }
+    let ready_line = ready_line.unwrap_or_else(|| panic!("never ready:\n{stdout}"));
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+    for line in lines {
+        stdout.push_str(&line.expect("utf-8 stdout"));
+        stdout.push('\n');
+    }
+    let output = child.wait_with_output().expect("the binary exits");
+    let _ = finished.send(());
+    assert!(!guard.join().unwrap(), "the run hung and was killed");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8 stderr");
+    (ready_line, Run::new(output.status.code(), stdout, stderr))
+}
+
+/// Parses output of JSON lines: every line an object with a `type`, the
+/// last one the `summary`, the others `progress`.
+pub(crate) fn json_lines(stdout: &str) -> (Vec<Value>, Value) {
+    let mut objects: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let summary = objects.pop().expect("a summary line");
+    assert_eq!(summary["type"], "summary", "{stdout}");
+    for progress in &objects {
+        assert_eq!(progress["type"], "progress", "{stdout}");
+    }
+    (objects, summary)
+}
+
+/// `value` as a count.
+pub(crate) fn u64_of(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("not a u64: {value}"))
+}
+
+/// Runs `bin --help` and checks that it exits 0 and names every flag.
+pub(crate) fn assert_help_lists(bin: &str, flags: &[&str]) {
+    let run = run(bin, &["--help"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for flag in flags {
+        assert!(
+            run.stdout.contains(flag),
+            "{flag} missing from:\n{}",
+            run.stdout
+        );
+    }
+}
+
+/// A `--json` run of `bin` (progress lines, then the summary) sent SIGINT
+/// once it printed its first progress line: it must exit 0. Returns that
+/// progress line and the summary.
+pub(crate) fn ctrl_c_after_first_progress(bin: &str, args: &[&str]) -> (Value, Value) {
+    let (first, run) = signal_when(bin, args, "INT", |_| true);
+    let first: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(first["type"], "progress", "{first}");
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, run.stdout);
+    (first, json_lines(&run.stdout).1)
+}
+
+/// Runs `bin` with `args` and its stdout a pipe whose reader has already
+/// gone, as in `bin | head -1` once `head` is done: every write to stdout
+/// fails (`EPIPE`; Rust ignores `SIGPIPE`). Deterministic: bash starts the
+/// reader (`true`) in a process substitution and waits for it to exit
+/// before it execs the binary. Asserts that the binary did not panic (as
+/// `println!` does on a closed stdout); stdout is empty.
+pub(crate) fn run_into_closed_pipe(bin: &str, args: &[&str]) -> Run {
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(r#"exec 3> >(true); wait $!; exec "$0" "$@" >&3"#)
+        .arg(bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("bash runs {bin}: {e}"));
+    assert!(output.stdout.is_empty());
+    Run::new(
+        output.status.code(),
+        String::new(),
+        String::from_utf8(output.stderr).expect("utf-8 stderr"),
+    )
+}
+
+/// [`run_into_closed_pipe`], expecting the binary to fail with exit code
+/// `code` and say `message` on stderr: its summary could not be printed.
+pub(crate) fn assert_closed_stdout_fails(bin: &str, args: &[&str], code: i32, message: &str) {
+    let run = run_into_closed_pipe(bin, args);
+    assert_eq!(run.code, Some(code), "{args:?}: {}", run.stderr);
+    assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+}
