@@ -31,6 +31,12 @@ pub enum CancelOn {
     PanicOrError,
 }
 
+/// The most workers a pool takes (1,048,576; also the limit of
+/// [`resize`](crate::Distributor::resize)). Each worker is a task started
+/// at once, so a count beyond what any executor can hold is refused with a
+/// typed error instead of spawning without end.
+pub const MAX_WORKERS: usize = 1 << 20;
+
 /// Settings for a pool of `workers` workers over a queue of `capacity`
 /// slots, finished by [`build`](Builder::build).
 ///
@@ -128,7 +134,8 @@ impl<T, E, S> Builder<T, E, S> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ZeroWorkers`], [`ConfigError::ZeroCapacity`].
+    /// [`ConfigError::ZeroWorkers`], [`ConfigError::TooManyWorkers`],
+    /// [`ConfigError::ZeroCapacity`].
     pub fn build<Sp>(self, spawner: Sp) -> Result<Distributor<T, E, S>, ConfigError>
     where
         Sp: Spawner + Send + Sync + 'static,
@@ -138,6 +145,9 @@ impl<T, E, S> Builder<T, E, S> {
     {
         if self.workers == 0 {
             return Err(ConfigError::ZeroWorkers);
+        }
+        if self.workers > crate::MAX_WORKERS {
+            return Err(ConfigError::TooManyWorkers(self.workers));
         }
         if self.capacity == 0 {
             return Err(ConfigError::ZeroCapacity);

@@ -187,8 +187,9 @@ impl<T, E, S> Distributor<T, E, S> {
     ///
     /// # Errors
     ///
-    /// [`ResizeError::ZeroWorkers`]; [`ResizeError::Stopped`] once the pool
-    /// is shutting down, aborted or cancelled.
+    /// [`ResizeError::ZeroWorkers`], [`ResizeError::TooManyWorkers`];
+    /// [`ResizeError::Stopped`] once the pool is shutting down, aborted or
+    /// cancelled.
     pub fn resize(&self, workers: usize) -> Result<(), ResizeError>
     where
         T: Send + 'static,
@@ -197,6 +198,9 @@ impl<T, E, S> Distributor<T, E, S> {
     {
         if workers == 0 {
             return Err(ResizeError::ZeroWorkers);
+        }
+        if workers > crate::MAX_WORKERS {
+            return Err(ResizeError::TooManyWorkers(workers));
         }
         if self.shared.gate.is_closed() {
             return Err(ResizeError::Stopped);

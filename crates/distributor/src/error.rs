@@ -12,6 +12,11 @@ pub enum ConfigError {
     /// A pool without workers would never run a job.
     #[error("a pool needs at least 1 worker")]
     ZeroWorkers,
+    /// More workers than [`MAX_WORKERS`](crate::MAX_WORKERS): every worker
+    /// is a task started at once, so an absurd count would spawn without
+    /// end instead of failing.
+    #[error("a pool takes at most {max} workers, got {0}", max = crate::MAX_WORKERS)]
+    TooManyWorkers(usize),
     /// A queue with no slot could never accept a job.
     #[error("queue capacity must be at least 1")]
     ZeroCapacity,
@@ -24,6 +29,9 @@ pub enum ResizeError {
     /// A pool without workers would never run a job.
     #[error("a pool needs at least 1 worker")]
     ZeroWorkers,
+    /// More workers than [`MAX_WORKERS`](crate::MAX_WORKERS).
+    #[error("a pool takes at most {max} workers, got {0}", max = crate::MAX_WORKERS)]
+    TooManyWorkers(usize),
     /// The pool is shutting down, aborted or cancelled.
     #[error("the pool is stopped")]
     Stopped,

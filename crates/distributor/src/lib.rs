@@ -153,7 +153,7 @@ mod worker;
 #[cfg(all(test, sluicegate_loom))]
 mod loom_tests;
 
-pub use builder::{Builder, CancelOn, builder};
+pub use builder::{Builder, CancelOn, MAX_WORKERS, builder};
 pub use distributor::Distributor;
 pub use error::{ConfigError, JobError, ResizeError, SubmitError};
 pub use handle::JobHandle;

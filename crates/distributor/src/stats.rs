@@ -35,6 +35,12 @@ impl Counters {
 /// ```
 ///
 /// and after a shutdown or abort has returned, `queued == running == 0`.
+/// The fields are read one by one while workers run, so a live snapshot
+/// can see a job that has just left the queue before it counts as
+/// running: `queued == 0 && running == 0` does not mean idle. To wait until
+/// every submitted job has finished, compare `submitted` with the settled
+/// total (`completed + failed + panicked + cancelled + handed_back`), which
+/// only grows.
 /// Jobs refused at the door are not submitted: they were handed back inside
 /// a [`SubmitError`](crate::SubmitError) and are counted in `rejected`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

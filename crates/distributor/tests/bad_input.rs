@@ -54,3 +54,34 @@ fn resize_to_zero_or_after_stop_is_a_typed_error() {
     assert_eq!(pool.resize(2), Err(ResizeError::Stopped));
     assert_eq!(pool.stats().workers, 0);
 }
+
+#[test]
+fn absurd_worker_counts_are_typed_errors_and_spawn_nothing() {
+    use sluicegate_distributor::MAX_WORKERS;
+    let spawned = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&spawned);
+    let counting = move |_: BoxFuture| {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    };
+    for workers in [MAX_WORKERS + 1, usize::MAX] {
+        let err = sluicegate_distributor::builder::<(), Infallible>(workers, 8)
+            .build(counting.clone())
+            .unwrap_err();
+        assert_eq!(err, ConfigError::TooManyWorkers(workers));
+    }
+    assert_eq!(spawned.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        ConfigError::TooManyWorkers(2_000_000).to_string(),
+        "a pool takes at most 1048576 workers, got 2000000"
+    );
+
+    let pool = sluicegate_distributor::builder::<(), Infallible>(1, 1)
+        .build(spawner())
+        .unwrap();
+    assert_eq!(
+        pool.resize(usize::MAX),
+        Err(ResizeError::TooManyWorkers(usize::MAX))
+    );
+    assert_eq!(pool.workers(), 1, "a refused resize changes nothing");
+    sluicegate_rt::block_on(pool.shutdown());
+}
