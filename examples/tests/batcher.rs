@@ -230,3 +230,28 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
         "error: cannot print the summary",
     );
 }
+
+#[test]
+fn sigterm_drains_like_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("batcher.db");
+    let (_, s) = support::signal_after_first_progress(
+        env!("CARGO_BIN_EXE_batcher"),
+        &[
+            "--json",
+            "--events",
+            "200000",
+            "--rate",
+            "2000",
+            "--progress-ms",
+            "50",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        "TERM",
+    );
+    assert_eq!(s["outcome"], "cancelled", "{s}");
+    assert_eq!(s["discarded"], 0, "{s}");
+    assert_eq!(s["produced"], s["sent"], "{s}");
+    assert_lossless(&s);
+}

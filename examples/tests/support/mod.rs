@@ -148,7 +148,16 @@ pub(crate) fn assert_help_lists(bin: &str, flags: &[&str]) {
 /// once it printed its first progress line: it must exit 0. Returns that
 /// progress line and the summary.
 pub(crate) fn ctrl_c_after_first_progress(bin: &str, args: &[&str]) -> (Value, Value) {
-    let (first, run) = signal_when(bin, args, "INT", |_| true);
+    signal_after_first_progress(bin, args, "INT")
+}
+
+/// As [`ctrl_c_after_first_progress`], with any signal (`"TERM"`).
+pub(crate) fn signal_after_first_progress(
+    bin: &str,
+    args: &[&str],
+    signal: &str,
+) -> (Value, Value) {
+    let (first, run) = signal_when(bin, args, signal, |_| true);
     let first: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
     assert_eq!(first["type"], "progress", "{first}");
     assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, run.stdout);

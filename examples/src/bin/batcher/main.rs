@@ -17,7 +17,7 @@
 //! - The writer (`writer.rs`) is a thread that commits each batch to SQLite
 //!   in one transaction ([`sluicegate_examples::db`]) after an extra
 //!   `--write-ms` delay, the simulated slow part, then hands it back.
-//! - Ctrl-C ([`tokio::signal::ctrl_c`]) cancels the pipeline gracefully:
+//! - Ctrl-C or SIGTERM cancels the pipeline gracefully:
 //!   the source stops, what it produced drains, the last partial batch is
 //!   written. A second Ctrl-C aborts (what is in flight is dropped and
 //!   counted as discarded).
@@ -81,7 +81,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<Report, Failure> {
     // Catch Ctrl-C from now on, before anything is printed. (Should the
     // handler fail to install, the run goes on without it.)
-    let interrupts = Interrupts::new(false).ok();
+    let interrupts = Interrupts::new(true).ok();
 
     // The pipeline: generator -> buffer -> batch (hand-back) -> sink. The
     // sink only passes each lent batch to the writer thread; the batcher

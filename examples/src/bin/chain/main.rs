@@ -76,7 +76,7 @@ async fn main() -> ExitCode {
     // Ctrl-C is caught from before the first line: once the header is out,
     // a Ctrl-C stops the clients rather than killing the run. (Should the
     // handler fail to install, the run goes on without it.)
-    let interrupts = Interrupts::new(false).ok();
+    let interrupts = Interrupts::new(true).ok();
     if !json {
         // A closed stdout is no reason to stop the run here: printing the
         // report fails later, and says so.

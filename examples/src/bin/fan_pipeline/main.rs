@@ -19,7 +19,7 @@
 //!   error stream), a batch by size or time, and a `try_sink` writing each
 //!   batch to SQLite in one transaction, under
 //!   [`ErrorPolicy::FailFast`].
-//! - Ctrl-C cancels the pipeline gracefully (it drains and writes its last
+//! - Ctrl-C or SIGTERM cancels the pipeline gracefully (it drains and writes its last
 //!   batch), then the fan-out is cancelled as after an error; a second
 //!   Ctrl-C aborts.
 //! - `--fail-at N` corrupts record N at its source. Its error is the first
@@ -98,7 +98,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<Report, Failure> {
     // Catch Ctrl-C from now on, before anything is printed. (Should the
     // handler fail to install, the run goes on without it.)
-    let interrupts = Interrupts::new(false).ok();
+    let interrupts = Interrupts::new(true).ok();
 
     // Settings first, so that bad ones start nothing and touch no file.
     let batch = Batch::size(config.batch_size).max_wait(config.max_wait());
