@@ -20,7 +20,9 @@ use crate::error::StageId;
 /// ```
 ///
 /// (a batch stage's `output` counts the items inside the batches it
-/// emitted, so the identity holds there too).
+/// emitted, so the identity holds there too). A live snapshot
+/// ([`Monitor`](crate::Monitor)) sees a batch stage's `input` once per
+/// poll of the stage, not per item; the [`Summary`] at the end is exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageStats {

@@ -252,7 +252,7 @@ impl<E> Drop for Ctx<E> {
 }
 
 /// Calls user code, turning a panic into its message.
-#[inline]
+#[inline(always)]
 pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
 }
@@ -260,7 +260,7 @@ pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 /// Polls the pending future in `slot`, if any: `None` when there is none;
 /// `Some(Ok(out))` or `Some(Err(panic message))` once it is done (and the
 /// slot is emptied).
-#[inline]
+#[inline(always)]
 pub(crate) fn poll_slot<F: Future>(
     mut slot: Pin<&mut Option<F>>,
     cx: &mut Context<'_>,
@@ -285,7 +285,7 @@ pub(crate) fn poll_slot<F: Future>(
 /// Puts the future `make()` returns into `slot` and polls it once, under
 /// one panic guard (the hot path: most stage futures are ready at once).
 /// `Err(message)` if `make` or the poll panicked (the slot is emptied).
-#[inline]
+#[inline(always)]
 pub(crate) fn start_slot<F: Future>(
     mut slot: Pin<&mut Option<F>>,
     make: impl FnOnce() -> F,
