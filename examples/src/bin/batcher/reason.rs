@@ -1,8 +1,10 @@
 //! Why each batch was closed: full (size), by the timer, or at the end of
 //! the input (the last, partial batch of a run or of a Ctrl-C).
 //!
-//! The pipeline's batch stage does not report why it closed a batch, so the
-//! batcher's timer goes through [`ProbedSleeper`]: a `Sleeper` around
+//! The pipeline counts why its batch stage closed batches
+//! (`StageStats::closed`), but in totals, and the progress lines want the
+//! reason of each batch as the writer gets it. So the batcher's timer goes
+//! through [`ProbedSleeper`]: a `Sleeper` around
 //! tokio's that notes whether its last poll found the timer fired. The
 //! batch stage emits a batch in the same poll in which it sees its timer
 //! fire, and the sink is called from that poll (no buffer between them),
@@ -12,6 +14,9 @@
 //!   the size before the timer);
 //! - a smaller batch, with the note set, was closed by the timer;
 //! - any other batch was closed because the input ended.
+//!
+//! The summary checks these per-batch reasons against the pipeline's own
+//! totals, so a misclassification would fail the run.
 
 use std::future::Future;
 use std::pin::Pin;

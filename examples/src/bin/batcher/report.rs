@@ -258,6 +258,25 @@ impl Report {
                 ok: written.batches == 0 || (min >= 1 && max <= config.batch_size),
                 detail: format!("min {min}, max {max}, batch size {}", config.batch_size),
             },
+            {
+                // The pipeline counts why its batch stage closed each batch;
+                // the writer's per-batch reasons (see reason.rs) must agree
+                // for every committed batch.
+                let (size, timer, end) = summary.stages.iter().fold((0, 0, 0), |(a, b, c), s| {
+                    (
+                        a + s.closed.by_size,
+                        b + s.closed.by_timer,
+                        c + s.closed.at_end,
+                    )
+                });
+                Check {
+                    name: "reasons agree with the pipeline's own count",
+                    ok: written.failed_batches > 0
+                        || (size, timer, end)
+                            == (written.by_size, written.by_timer, written.at_end),
+                    detail: format!("pipeline: {size} by size, {timer} by timer, {end} at end"),
+                }
+            },
             Check {
                 name: "batches closed by size + timer + end = batches, at most one at end",
                 ok: written.by_size + written.by_timer + written.at_end == written.batches
