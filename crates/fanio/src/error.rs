@@ -20,6 +20,12 @@ pub enum ConfigError {
     /// A buffer with no slot could never hold an item.
     #[error("capacity must be at least 1")]
     ZeroCapacity,
+    /// A fan-out's queues and output buffer are allocated up front: their
+    /// slots in all (the queue capacity times the number of queues, plus
+    /// the output capacity; saturating) may not exceed
+    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    #[error("a fan-out allocates at most {max} queue slots up front, asked for {0}", max = crate::MAX_CAPACITY)]
+    CapacityTooLarge(usize),
 }
 
 /// A failure reported in a fan-out's output stream in place of a result.

@@ -83,7 +83,7 @@
 //!   output was dropped), or handed back inside
 //!   [`FanOutError::KeyPanicked`]; every started item yields a result or a
 //!   `WorkerPanicked` error, which is delivered or counted as discarded
-//!   (output dropped). See [`FanOutStats`] and
+//!   (output dropped, or a cancel given up part-way). See [`FanOutStats`] and
 //!   [`is_balanced`](FanOutStats::is_balanced).
 //! - **Broadcast:** per subscriber, `sent_to == delivered + buffered +
 //!   dropped` ([`SubscriberStats`]), and drops are marked in its stream.
@@ -147,7 +147,7 @@ pub use broadcast::{
 pub use error::{ConfigError, FanOutError, RecvError, SendError};
 pub use fan_out::{
     Cancelled, DEFAULT_CAPACITY, Distribution, FanOut, FanOutBuilder, FanOutStats, KeyFn,
-    MAX_WORKERS, StatsHandle, WorkerStats, fan_out, fan_out_keyed,
+    MAX_CAPACITY, MAX_WORKERS, StatsHandle, WorkerStats, fan_out, fan_out_keyed,
 };
 pub use merge::{Merge, MergeStats, merge};
 

@@ -53,9 +53,12 @@ where
 ///   times in a row; tokio-stream's `merge` and `StreamMap` pick a random
 ///   start on each poll and scan every source.)
 /// - **Per-poll budget.** One call to `poll_next` polls each source at
-///   most about once. Sources that keep waking themselves without yielding
-///   cannot trap it in a loop: when the budget is spent it wakes its own
-///   task and returns `Pending`, letting the executor run others.
+///   most about once (a source woken while the call runs, by another
+///   thread or by another source's poll, is polled in the same call: at
+///   most one such extra poll per source). Sources that keep waking
+///   themselves, or each other, without yielding cannot trap it in a
+///   loop: when the budget is spent it wakes its own task and returns
+///   `Pending`, letting the executor run others.
 ///
 /// Sources start in the order given, so the first round follows it.
 ///
@@ -64,6 +67,10 @@ where
 /// The merge ends (`None`) exactly when every source has ended; a merge
 /// of no source ends at once. Each source is dropped as soon as it ends.
 /// Pushing a source after the end starts the merge again.
+///
+/// A source that panics in `poll_next` is dropped as if it had ended and
+/// the panic goes on to the caller; if the caller catches it, the merge
+/// can be polled again and goes on with the other sources.
 ///
 /// # Statistics
 ///
@@ -120,6 +127,12 @@ impl<S> Merge<S> {
     /// Adds a source, which gets its first turn after the sources already
     /// waiting. Returns its index (in [`MergeStats::per_source`]). Costs one
     /// allocation for the pinned source and one for its waker.
+    ///
+    /// A source is dropped when it ends, but its entry (counter and waker,
+    /// about a hundred bytes) stays for the merge's life, so that
+    /// [`stats`](Merge::stats) can report it: a long-lived merge fed an
+    /// endless series of sources grows without bound. Start a fresh merge
+    /// now and then in that case.
     pub fn push(&mut self, stream: S) -> usize {
         let index = self.entries.len();
         let node = Node::new(index, Arc::clone(&self.inbox));
@@ -223,8 +236,14 @@ impl<S: Stream> Stream for Merge<S> {
         if let Some(done) = this.refill(cx) {
             return done;
         }
-        // Each source about once per call: enough for one full round.
+        // Each source about once per call: enough for one full round,
+        // plus one poll for each source woken while this call runs (taken
+        // from the inbox), up to one per active source in all: a source
+        // woken by another's poll is polled now, not after a spurious
+        // `Pending`, and sources waking each other still cannot trap the
+        // call.
         let mut budget = this.ready.len();
+        let mut extra = this.active;
         loop {
             if budget == 0 {
                 cx.waker().wake_by_ref();
@@ -236,12 +255,17 @@ impl<S: Stream> Stream for Merge<S> {
             };
             this.round_left = this.round_left.saturating_sub(1);
             let entry = &mut this.entries[index];
-            if let Some(stream) = entry.stream.as_mut() {
+            if entry.stream.is_some() {
                 let wakes = entry.node.wakes();
-                match stream
-                    .as_mut()
-                    .poll_next(&mut Context::from_waker(&entry.waker))
-                {
+                // A panicking source would otherwise stay marked queued
+                // but in no queue: never polled again, never ended.
+                let mut guard = EndOnUnwind {
+                    stream: &mut entry.stream,
+                    active: &mut this.active,
+                };
+                let polled = guard.poll_next(&entry.waker);
+                std::mem::forget(guard);
+                match polled {
                     Poll::Ready(Some(item)) => {
                         entry.yielded += 1;
                         // It may have more: still queued, back of the queue.
@@ -260,9 +284,13 @@ impl<S: Stream> Stream for Merge<S> {
                     }
                 }
             } // else: ended; a stale wake
+            let before = this.ready.len();
             if let Some(done) = this.refill(cx) {
                 return done;
             }
+            let woken = this.ready.len().saturating_sub(before).min(extra);
+            extra -= woken;
+            budget += woken;
         }
     }
 
@@ -278,6 +306,31 @@ impl<S: Stream> Stream for Merge<S> {
             };
         }
         (low, high)
+    }
+}
+
+/// Armed while a source is polled: if the poll panics, the source is
+/// dropped as if it had ended (its node stays marked queued, so its
+/// wakes are no-ops), and the merge stays usable.
+struct EndOnUnwind<'a, S> {
+    stream: &'a mut Option<Pin<Box<S>>>,
+    active: &'a mut usize,
+}
+
+impl<S: Stream> EndOnUnwind<'_, S> {
+    #[inline]
+    fn poll_next(&mut self, waker: &Waker) -> Poll<Option<S::Item>> {
+        match self.stream.as_mut() {
+            Some(stream) => stream.as_mut().poll_next(&mut Context::from_waker(waker)),
+            None => Poll::Ready(None), // unreachable: checked by the caller
+        }
+    }
+}
+
+impl<S> Drop for EndOnUnwind<'_, S> {
+    fn drop(&mut self) {
+        *self.active -= 1;
+        *self.stream = None;
     }
 }
 

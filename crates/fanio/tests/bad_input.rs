@@ -83,3 +83,35 @@ fn valid_settings_spawn_workers_plus_one_feeder() {
     assert_eq!(spawner.0.load(Ordering::SeqCst), 6);
     assert_eq!(out.stats().workers.len(), 5);
 }
+
+#[test]
+fn absurd_capacities_are_errors_and_spawn_nothing() {
+    // Queues are allocated up front: an absurd capacity must be refused,
+    // not panic ("capacity overflow") or abort the process (out of memory).
+    let spawner = Counting::default();
+    let max = sluicegate_fanio::MAX_CAPACITY;
+    for (cap, out_cap) in [(usize::MAX, 1), (1, usize::MAX), (max + 1, 1), (1, max)] {
+        let err = FanOutBuilder::new(2)
+            .capacity(cap)
+            .output_capacity(out_cap)
+            .spawn(stream::iter(0..3), &spawner, |i: i32| async move { i })
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::CapacityTooLarge(cap.saturating_add(out_cap))
+        );
+    }
+    // Keyed: one queue per worker, so the total counts them all.
+    let err = FanOutBuilder::new(1024)
+        .distribution(Distribution::keyed(|i: &i32| *i))
+        .capacity(max / 1024)
+        .spawn(stream::iter(0..3), &spawner, |i| async move { i })
+        .unwrap_err();
+    assert_eq!(err, ConfigError::CapacityTooLarge(max + 64));
+    assert_eq!(spawner.0.load(Ordering::SeqCst), 0);
+    // The largest keyed pool at the default capacity is fine.
+    let out = FanOutBuilder::new(sluicegate_fanio::MAX_WORKERS)
+        .distribution(Distribution::keyed(|i: &i32| *i))
+        .spawn(stream::iter(0..3), &spawner, |i| async move { i });
+    assert!(out.is_ok());
+}

@@ -6,6 +6,8 @@ mod support;
 
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
@@ -260,4 +262,110 @@ fn a_send_given_up_hands_its_item_back() {
     assert!(Pin::new(&mut send).poll(cx).is_pending());
     assert_eq!(send.into_inner(), Some(7));
     assert_eq!(publisher.stats().sent, 1);
+}
+
+/// An item whose `clone` panics while `armed` is set.
+#[derive(Debug)]
+struct Bomb(Arc<AtomicBool>);
+
+impl Clone for Bomb {
+    fn clone(&self) -> Self {
+        assert!(!self.0.load(Ordering::SeqCst), "{}", support::BOOM);
+        Bomb(Arc::clone(&self.0))
+    }
+}
+
+#[test]
+fn a_panicking_clone_leaves_the_counts_consistent() {
+    support::quiet_panics();
+    let armed = Arc::new(AtomicBool::new(false));
+    let publisher = broadcast::<Bomb>(1, SlowConsumer::Disconnect).unwrap();
+    let slow = publisher.subscribe();
+    let mut fast = publisher.subscribe();
+    publisher.try_send(Bomb(Arc::clone(&armed))).unwrap();
+    assert!(matches!(poll_sub(&mut fast), Poll::Ready(Some(Ok(_)))));
+    // `slow` is full and gets cut off; the clone for `fast` panics.
+    armed.store(true, Ordering::SeqCst);
+    let item = Bomb(Arc::clone(&armed));
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| publisher.try_send(item)));
+    assert!(sent.is_err());
+    armed.store(false, Ordering::SeqCst);
+    assert_eq!(publisher.subscribers(), 1, "only `fast` is connected");
+    let s = publisher.stats();
+    let per_sub: u64 = s.subscribers.iter().map(|s| s.dropped).sum();
+    assert_eq!(s.dropped, per_sub, "{s:?}");
+    for sub in &s.subscribers {
+        assert_eq!(
+            sub.sent_to,
+            sub.delivered + sub.buffered as u64 + sub.dropped
+        );
+    }
+    drop(fast);
+    // Nobody is connected: the item must come back, not vanish.
+    let back = publisher.try_send(Bomb(Arc::clone(&armed)));
+    assert!(matches!(back, Err(SendError::NoSubscribers(_))), "{back:?}");
+    drop(slow);
+}
+
+/// A waker that uses the broadcast when woken, as a waker that polls its
+/// task inline would.
+struct Reentrant(sluicegate_fanio::Publisher<u32>, AtomicBool);
+
+impl std::task::Wake for Reentrant {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        assert_eq!(self.0.subscribers(), 1);
+        self.1.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn subscribers_are_woken_outside_the_lock() {
+    // Waking under the broadcast's lock would deadlock this waker.
+    for close in [false, true] {
+        let publisher = broadcast::<u32>(4, SlowConsumer::Backpressure).unwrap();
+        let mut sub = publisher.subscribe();
+        let waker = Arc::new(Reentrant(publisher.clone(), AtomicBool::new(false)));
+        let w = Waker::from(Arc::clone(&waker));
+        assert!(
+            Pin::new(&mut sub)
+                .poll_next(&mut Context::from_waker(&w))
+                .is_pending()
+        );
+        if close {
+            publisher.close();
+        } else {
+            publisher.try_send(1).unwrap();
+        }
+        assert!(waker.1.load(Ordering::SeqCst));
+    }
+}
+
+/// An item that owns a publisher of the same broadcast. (Its clone is
+/// never called here: with one subscriber the item itself is delivered.)
+#[derive(Clone)]
+struct Carrier(#[allow(dead_code)] sluicegate_fanio::Publisher<Carrier>);
+
+#[test]
+fn unread_items_are_dropped_outside_the_lock() {
+    // Dropping an item under the broadcast's lock would deadlock an item
+    // whose drop uses the broadcast (here: drops a publisher).
+    let publisher = broadcast::<Carrier>(4, SlowConsumer::Drop).unwrap();
+    let sub = publisher.subscribe();
+    publisher.try_send(Carrier(publisher.clone())).unwrap();
+    drop(sub); // drops its unread item
+    assert_eq!(publisher.stats().left_unread, 1);
+}
+
+#[test]
+fn an_item_dropped_for_a_full_subscriber_is_dropped_outside_the_lock() {
+    // Under `Drop`, the item no subscriber had room for is dropped by the
+    // send: outside the lock too.
+    let publisher = broadcast::<Carrier>(1, SlowConsumer::Drop).unwrap();
+    let _sub = publisher.subscribe();
+    publisher.try_send(Carrier(publisher.clone())).unwrap();
+    assert_eq!(publisher.try_send(Carrier(publisher.clone())).ok(), Some(0));
+    assert_eq!(publisher.stats().dropped, 1);
 }

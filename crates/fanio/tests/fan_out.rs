@@ -354,3 +354,80 @@ fn cancel_does_not_wait_for_a_pending_input() {
     assert_eq!(s.taken, 3);
     drop(tx);
 }
+
+#[test]
+fn a_cancel_given_up_part_way_counts_what_it_held_as_discarded() {
+    // `cancel()` collects buffered results as it goes; dropped part-way,
+    // it hands nothing to the caller, so those results must be counted as
+    // discarded, not delivered.
+    let local = Local::new();
+    let l = local.clone();
+    let out = FanOutBuilder::new(2)
+        .capacity(4)
+        .output_capacity(4)
+        .spawn(stream::iter(0u32..100), &local.spawner(), move |i| {
+            let l = l.clone();
+            async move {
+                l.sleep(ms(10)).await;
+                i
+            }
+        })
+        .unwrap();
+    let handle = out.stats_handle();
+    let clock = local.clock.clone();
+    local.run(async move {
+        clock.sleep(ms(100)).await; // the output buffer fills up
+        let mut cancel = Box::pin(out.cancel());
+        // One poll takes the buffered results, then waits for the
+        // running items.
+        assert!(future::poll_once(&mut cancel).await.is_none());
+        drop(cancel);
+        while !handle.stats().finished {
+            clock.sleep(ms(1)).await;
+        }
+        let s = handle.stats();
+        assert!(s.is_balanced(), "{s:?}");
+        assert_eq!(s.delivered, 0, "nothing reached the caller: {s:?}");
+        assert!(s.discarded >= 4, "{s:?}");
+    });
+}
+
+#[test]
+fn tasks_dropped_unrun_by_their_executor_count_as_exited() {
+    // An executor that shuts down drops the tasks it never ran: the
+    // fan-out must still end and report itself finished.
+    let spawner = |f: sluicegate_fanio::rt::BoxFuture| drop(f);
+    let out = fan_out(stream::iter(0u32..3), 2, &spawner, |i| async move { i }).unwrap();
+    let s = out.stats();
+    assert!(s.finished, "no task is alive: {s:?}");
+    let got: Vec<_> = sluicegate_fanio::rt::block_on(out.collect());
+    assert!(got.is_empty());
+}
+
+#[test]
+fn stats_balance_once_finished_and_the_output_has_ended() {
+    // Finished tasks may leave results in the output's buffer: the third
+    // identity holds only once they are read (or the output is gone).
+    let local = Local::new();
+    let out = fan_out(
+        stream::iter(0u32..3),
+        2,
+        &local.spawner(),
+        |i| async move { i },
+    )
+    .unwrap();
+    let handle = out.stats_handle();
+    let clock = local.clock.clone();
+    let got = local.run(async move {
+        while !handle.stats().finished {
+            clock.sleep(ms(1)).await;
+        }
+        let s = handle.stats();
+        assert!(!s.is_balanced(), "3 results still buffered: {s:?}");
+        let got: Vec<u32> = out.map(Result::unwrap).collect().await;
+        let s = handle.stats();
+        assert!(s.is_balanced(), "{s:?}");
+        got
+    });
+    assert_eq!(got.len(), 3);
+}

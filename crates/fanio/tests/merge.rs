@@ -243,3 +243,100 @@ fn merges_across_threads() {
     got.sort();
     assert_eq!(got, (0..8000).collect::<Vec<_>>());
 }
+
+/// Yields 1, then panics on its second poll.
+struct PanicsOnce(bool);
+
+impl Stream for PanicsOnce {
+    type Item = u32;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u32>> {
+        if self.0 {
+            panic!("{}", BOOM);
+        }
+        self.0 = true;
+        Poll::Ready(Some(1))
+    }
+}
+
+#[test]
+fn a_source_that_panics_is_dropped_and_the_merge_goes_on() {
+    quiet_panics();
+    let mut merged = merge([
+        PanicsOnce(false).boxed(),
+        stream::iter(vec![10, 20, 30]).boxed(),
+    ]);
+    let mut got = Vec::new();
+    let mut panics = 0;
+    for _ in 0..20 {
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(&mut merged)));
+        match polled {
+            Ok(Poll::Ready(Some(x))) => got.push(x),
+            Ok(Poll::Ready(None)) => break,
+            Ok(Poll::Pending) => panic!("nothing can be pending here"),
+            Err(_) => panics += 1,
+        }
+    }
+    assert_eq!(panics, 1, "the panicking source is not polled again");
+    assert_eq!(got, [1, 10, 20, 30]);
+    let s = merged.stats();
+    assert_eq!((s.active, s.ended), (0, 2), "the merge ended: {s:?}");
+}
+
+/// Sends one item into a channel on its first poll, then stays pending
+/// (it never wakes: a source with nothing more to give).
+struct Kick(Option<async_channel::Sender<u32>>);
+
+impl Stream for Kick {
+    type Item = u32;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u32>> {
+        if let Some(tx) = self.0.take() {
+            tx.try_send(1).unwrap();
+            std::mem::forget(tx); // keep the channel open
+        }
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_source_woken_during_the_poll_is_polled_in_the_same_call() {
+    // `rx` is polled (empty), then `Kick` wakes it by sending: the merge
+    // must poll it again right away instead of returning a spurious
+    // `Pending` (and a self-wake, an executor round trip per item).
+    let (tx, rx) = async_channel::unbounded::<u32>();
+    let mut merged = merge([rx.boxed(), Kick(Some(tx)).boxed()]);
+    assert_eq!(poll_once(&mut merged), Poll::Ready(Some(1)));
+}
+
+/// Two sources that wake each other on every poll and never yield.
+struct PingPong {
+    me: usize,
+    wakers: std::sync::Arc<std::sync::Mutex<[Option<Waker>; 2]>>,
+}
+
+impl Stream for PingPong {
+    type Item = u32;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<u32>> {
+        let other = {
+            let mut w = self.wakers.lock().unwrap();
+            w[self.me] = Some(cx.waker().clone());
+            w[1 - self.me].take()
+        };
+        if let Some(w) = other {
+            w.wake();
+        }
+        Poll::Pending
+    }
+}
+
+#[test]
+fn sources_waking_each_other_cannot_trap_the_merge() {
+    let wakers = std::sync::Arc::default();
+    let mut merged = merge((0..2).map(|me| PingPong {
+        me,
+        wakers: std::sync::Arc::clone(&wakers),
+    }));
+    for _ in 0..3 {
+        assert_eq!(poll_once(&mut merged), Poll::Pending);
+    }
+}

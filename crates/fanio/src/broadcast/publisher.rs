@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 
 use super::policy::SlowConsumer;
-use super::shared::Shared;
+use super::shared::{Shared, WakeList};
 use super::stats::BroadcastStats;
 use super::subscriber::Subscriber;
 use crate::error::{ConfigError, SendError};
@@ -84,6 +84,12 @@ impl<T> Publisher<T> {
     /// Cancel safety: dropping the future before it completes sends
     /// nothing; [`Send::into_inner`] takes the item back.
     ///
+    /// The copies are made with `T::clone` under the broadcast's lock (so
+    /// that a send is all-or-nothing), so a `clone` must not use this
+    /// broadcast; if it panics, the send panics, the subscribers served
+    /// before keep their copy and the counters stay consistent. Wakers are
+    /// woken, and items dropped, outside the lock.
+    ///
     /// # Errors
     ///
     /// [`SendError::NoSubscribers`] (no connected subscriber),
@@ -120,6 +126,8 @@ impl<T> Publisher<T> {
         T: Clone,
     {
         let shared = &*self.shared;
+        // Dropped after `state`: wakes outside the lock.
+        let mut wakers = WakeList::new();
         let mut state = shared.lock();
         if state.closed {
             return Err((SendError::Closed(item), false));
@@ -137,7 +145,7 @@ impl<T> Publisher<T> {
         }
         let mut item = Some(item);
         let mut left = n;
-        let reached = state.deliver(shared.capacity, shared.policy, || {
+        let reached = state.deliver(shared.capacity, shared.policy, &mut wakers, || {
             left -= 1;
             if left == 0 {
                 item.take().expect("one copy per connected subscriber")
@@ -145,6 +153,9 @@ impl<T> Publisher<T> {
                 item.clone().expect("one copy per connected subscriber")
             }
         });
+        // The item, if some subscriber was full, is dropped after this,
+        // outside the lock.
+        drop(state);
         Ok(reached)
     }
 
@@ -152,10 +163,12 @@ impl<T> Publisher<T> {
     /// [`SendError::Closed`], waiting sends too, and each subscriber's
     /// stream ends after its buffered items.
     pub fn close(&self) {
+        let mut wakers = WakeList::new();
         let mut state = self.shared.lock();
         state.closed = true;
-        state.wake_all();
+        state.take_wakers(&mut wakers);
         drop(state);
+        drop(wakers);
         self.shared.room.notify(usize::MAX);
     }
 
@@ -196,11 +209,13 @@ impl<T> Clone for Publisher<T> {
 
 impl<T> Drop for Publisher<T> {
     fn drop(&mut self) {
+        let mut wakers = WakeList::new();
         let mut state = self.shared.lock();
         state.publishers -= 1;
         if state.publishers == 0 {
-            state.wake_all();
+            state.take_wakers(&mut wakers);
         }
+        drop(state);
     }
 }
 

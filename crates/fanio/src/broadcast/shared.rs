@@ -71,8 +71,10 @@ impl<T> Shared<T> {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // The only user code run under this lock is `T::clone`; a panic
-        // there leaves every counter consistent (see `deliver`).
+        // The only user code run under this lock is `T::clone` (and
+        // `Waker::clone`); a panic there leaves every counter consistent
+        // (see `deliver`). Items are dropped, and wakers woken, after it
+        // is released (see `WakeList`, `unsubscribe`).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -104,28 +106,20 @@ impl<T> State<T> {
     }
 
     /// Removes a subscriber; returns whether it was live (a publisher may
-    /// be waiting for its room).
-    pub(crate) fn unsubscribe(&mut self, index: usize) -> bool {
+    /// be waiting for its room), and its slot, for the caller to drop once
+    /// the lock is released (its unread items run user code when dropped).
+    pub(crate) fn unsubscribe(&mut self, index: usize) -> (bool, Option<Slot<T>>) {
         let Some(slot) = self.slots[index].take() else {
-            return false;
+            return (false, None);
         };
         self.free.push(index);
         self.stats.unsubscribed += 1;
         self.stats.left_unread += slot.items as u64;
-        if !slot.stats.disconnected {
+        let was_live = !slot.stats.disconnected;
+        if was_live {
             self.live -= 1;
-            true
-        } else {
-            false
         }
-    }
-
-    /// Connected subscribers, for delivery.
-    fn connected(&mut self) -> impl Iterator<Item = &mut Slot<T>> {
-        self.slots
-            .iter_mut()
-            .flatten()
-            .filter(|s| !s.stats.disconnected)
+        (was_live, Some(slot))
     }
 
     /// Whether some connected subscriber's buffer is full.
@@ -140,16 +134,24 @@ impl<T> State<T> {
     /// under `Drop` / `Disconnect` (under `Backpressure` the caller made
     /// sure there is room). `copies` yields one item per connected
     /// subscriber. Returns how many subscribers it went to.
+    ///
+    /// `copies` runs user code (`T::clone`): if it panics, the subscribers
+    /// served before keep their copy, the others never saw the item, and
+    /// every counter (`live` included) already matches each slot, because
+    /// each is updated with the slot it counts, before the next copy.
     pub(crate) fn deliver(
         &mut self,
         capacity: usize,
         policy: SlowConsumer,
+        wakers: &mut WakeList,
         mut copies: impl FnMut() -> T,
     ) -> usize {
         let mut reached = 0;
-        let mut dropped = 0;
-        let mut disconnected = 0;
-        for slot in self.connected() {
+        let mut full = false;
+        for slot in self.slots.iter_mut().flatten() {
+            if slot.stats.disconnected {
+                continue;
+            }
             if slot.items < capacity {
                 slot.buf.push_back(Entry::Item(copies()));
                 slot.items += 1;
@@ -157,11 +159,15 @@ impl<T> State<T> {
                 reached += 1;
             } else {
                 slot.stats.dropped += 1;
-                dropped += 1;
+                self.stats.dropped += 1;
+                if !full {
+                    full = true;
+                    self.stats.full_events += 1;
+                }
                 if policy == SlowConsumer::Disconnect {
                     slot.stats.disconnected = true;
                     slot.buf.push_back(Entry::Disconnected);
-                    disconnected += 1;
+                    self.live -= 1;
                 } else if let Some(Entry::Lagged(n)) = slot.buf.back_mut() {
                     *n += 1;
                 } else {
@@ -170,13 +176,8 @@ impl<T> State<T> {
             }
             slot.stats.sent_to += 1;
             if let Some(w) = slot.waker.take() {
-                w.wake();
+                wakers.push(w);
             }
-        }
-        self.live -= disconnected;
-        self.stats.dropped += dropped;
-        if dropped > 0 {
-            self.stats.full_events += 1;
         }
         self.stats.sent += 1;
         reached
@@ -236,11 +237,12 @@ impl<T> State<T> {
         s
     }
 
-    /// Wakes every subscriber (on close).
-    pub(crate) fn wake_all(&mut self) {
+    /// Takes every subscriber's waker (on close), to be woken once the
+    /// lock is released.
+    pub(crate) fn take_wakers(&mut self, wakers: &mut WakeList) {
         for slot in self.slots.iter_mut().flatten() {
             if let Some(w) = slot.waker.take() {
-                w.wake();
+                wakers.push(w);
             }
         }
     }
@@ -251,6 +253,49 @@ impl<T> Slot<T> {
         SubscriberStats {
             buffered: self.items,
             ..self.stats
+        }
+    }
+}
+
+/// Wakers taken under the lock, woken when the list is dropped: declare it
+/// before the lock guard, so that it is dropped after it (also when user
+/// code panics under the lock). Waking under the lock would deadlock a
+/// waker that uses the broadcast (one that polls its task inline, say).
+/// The first few wakers need no allocation.
+pub(crate) struct WakeList {
+    inline: [Option<Waker>; INLINE],
+    len: usize,
+    spill: Vec<Waker>,
+}
+
+const INLINE: usize = 8;
+
+impl WakeList {
+    pub(crate) fn new() -> Self {
+        Self {
+            inline: Default::default(),
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, waker: Waker) {
+        if self.len < INLINE {
+            self.inline[self.len] = Some(waker);
+            self.len += 1;
+        } else {
+            self.spill.push(waker);
+        }
+    }
+}
+
+impl Drop for WakeList {
+    fn drop(&mut self) {
+        for w in self.inline[..self.len].iter_mut().filter_map(Option::take) {
+            w.wake();
+        }
+        for w in self.spill.drain(..) {
+            w.wake();
         }
     }
 }

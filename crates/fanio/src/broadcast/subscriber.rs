@@ -65,7 +65,9 @@ impl<T> Stream for Subscriber<T> {
 
 impl<T> Drop for Subscriber<T> {
     fn drop(&mut self) {
-        let was_live = self.shared.lock().unsubscribe(self.index);
+        let (was_live, slot) = self.shared.lock().unsubscribe(self.index);
+        // Unread items are dropped here, outside the lock.
+        drop(slot);
         if was_live {
             self.shared.room.notify(usize::MAX);
         }

@@ -11,7 +11,7 @@ use sluicegate_rt::Spawner;
 
 use super::distribution::Distribution;
 use super::output::FanOut;
-use super::shared::Shared;
+use super::shared::{Alive, Shared};
 use super::stats::Counters;
 use super::{feeder, worker};
 use crate::error::ConfigError;
@@ -22,6 +22,16 @@ use crate::error::ConfigError;
 /// [`ConfigError::TooManyWorkers`](crate::ConfigError::TooManyWorkers)
 /// instead of exhausting memory.
 pub const MAX_WORKERS: usize = 1 << 16;
+
+/// The most queue slots a fan-out allocates up front (16,777,216): the
+/// queue [`capacity`](FanOutBuilder::capacity) times the number of queues
+/// (1, or one per worker under [`Distribution::Keyed`]), plus the
+/// [`output_capacity`](FanOutBuilder::output_capacity). The queues
+/// allocate every slot when created, so an absurd capacity is refused
+/// with [`ConfigError::CapacityTooLarge`](crate::ConfigError::CapacityTooLarge)
+/// instead of exhausting memory. [`MAX_WORKERS`] keyed workers at
+/// [`DEFAULT_CAPACITY`] fit.
+pub const MAX_CAPACITY: usize = 1 << 24;
 
 /// The default capacity of each worker queue and of the output buffer.
 pub const DEFAULT_CAPACITY: usize = 64;
@@ -151,14 +161,15 @@ impl<T> FanOutBuilder<T> {
 
     /// The capacity of the shared queue, or of each worker's queue under
     /// [`Distribution::Keyed`] (default [`DEFAULT_CAPACITY`]). When full,
-    /// the input is not polled.
+    /// the input is not polled. Allocated up front: see [`MAX_CAPACITY`].
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
     }
 
     /// How many results wait for the consumer before workers wait too
-    /// (default [`DEFAULT_CAPACITY`]).
+    /// (default [`DEFAULT_CAPACITY`]). Allocated up front: see
+    /// [`MAX_CAPACITY`].
     pub fn output_capacity(mut self, capacity: usize) -> Self {
         self.output_capacity = capacity;
         self
@@ -176,8 +187,9 @@ impl<T> FanOutBuilder<T> {
     /// # Errors
     ///
     /// [`ConfigError::ZeroWorkers`], [`ConfigError::TooManyWorkers`],
-    /// [`ConfigError::ZeroCapacity`] (for either capacity). Nothing is
-    /// spawned then.
+    /// [`ConfigError::ZeroCapacity`] (for either capacity),
+    /// [`ConfigError::CapacityTooLarge`] (more than [`MAX_CAPACITY`] slots
+    /// in all). Nothing is spawned then.
     pub fn spawn<S, F, Fut, Sp>(
         self,
         input: S,
@@ -201,9 +213,20 @@ impl<T> FanOutBuilder<T> {
         if self.capacity == 0 || self.output_capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
-        let (key, queues) = match self.distribution {
-            Distribution::Shared => (None, 1),
-            Distribution::Keyed(key) => (Some(key), self.workers),
+        let queues = match self.distribution {
+            Distribution::Shared => 1,
+            Distribution::Keyed(_) => self.workers,
+        };
+        let slots = self
+            .capacity
+            .saturating_mul(queues)
+            .saturating_add(self.output_capacity);
+        if slots > MAX_CAPACITY {
+            return Err(ConfigError::CapacityTooLarge(slots));
+        }
+        let key = match self.distribution {
+            Distribution::Shared => None,
+            Distribution::Keyed(key) => Some(key),
         };
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..queues)
             .map(|_| async_channel::bounded::<T>(self.capacity))
@@ -220,6 +243,7 @@ impl<T> FanOutBuilder<T> {
                 queue,
                 out_tx.clone(),
                 Arc::clone(&f),
+                Alive(Arc::clone(&shared.counters)),
             ));
         }
         drop(receivers);
@@ -229,6 +253,7 @@ impl<T> FanOutBuilder<T> {
             key,
             senders,
             out_tx,
+            Alive(Arc::clone(&shared.counters)),
         ));
         Ok(FanOut::new(out_rx, shared))
     }

@@ -62,10 +62,10 @@ pub(crate) async fn run<S, U>(
     key: Option<KeyFn<S::Item>>,
     queues: Vec<async_channel::Sender<S::Item>>,
     out: Out<U, S::Item>,
+    _alive: Alive,
 ) where
     S: Stream,
 {
-    let _alive = Alive(Arc::clone(&shared.counters));
     let counters = Arc::clone(&shared.counters);
     let mut input = pin!(input);
     let mut listener = None;

@@ -8,7 +8,9 @@ mod shared;
 mod stats;
 mod worker;
 
-pub use builder::{DEFAULT_CAPACITY, FanOutBuilder, MAX_WORKERS, fan_out, fan_out_keyed};
+pub use builder::{
+    DEFAULT_CAPACITY, FanOutBuilder, MAX_CAPACITY, MAX_WORKERS, fan_out, fan_out_keyed,
+};
 pub use distribution::{Distribution, KeyFn};
 pub use output::{Cancelled, FanOut, StatsHandle};
 pub use stats::{FanOutStats, WorkerStats};

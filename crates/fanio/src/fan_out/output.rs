@@ -10,7 +10,7 @@ use futures_core::Stream;
 use futures_core::stream::FusedStream;
 
 use super::shared::Shared;
-use super::stats::{Counters, FanOutStats, bump};
+use super::stats::{Counters, FanOutStats, add, bump};
 use crate::error::FanOutError;
 
 /// The output of a fan-out: each item's result (or a [`FanOutError`]),
@@ -87,22 +87,46 @@ impl<T, U> FanOut<T, U> {
     /// for them) with their results in [`Cancelled::finished`].
     ///
     /// The worker and feeder tasks must still be able to run (their
-    /// executor alive). Dropping this future part-way leaves the fan-out
-    /// cancelled, as dropping the `FanOut` does.
+    /// executor alive).
+    ///
+    /// Cancel safety: dropping this future part-way leaves the fan-out
+    /// cancelled, as dropping the `FanOut` does: unstarted items are
+    /// dropped (counted in [`FanOutStats::abandoned`]) and the results it
+    /// had collected, like those still to come, are dropped and counted in
+    /// [`FanOutStats::discarded`].
     pub async fn cancel(self) -> Cancelled<T, U> {
         self.shared.cancel(true);
-        let mut finished = Vec::new();
+        // Results held here reach the caller only if this future
+        // completes: dropped part-way, it counts them as discarded.
+        let mut held = Held {
+            results: Vec::new(),
+            counters: &self.shared.counters,
+        };
         // Ends once the feeder and every worker have exited; each hands
         // its unstarted items back before it does.
         while let Ok(result) = self.rx.recv().await {
-            bump(&self.shared.counters.delivered);
-            finished.push(result);
+            held.results.push(result);
         }
+        let finished = std::mem::take(&mut held.results);
+        add(&self.shared.counters.delivered, finished.len());
         Cancelled {
             unstarted: self.shared.take_returned(),
             finished,
             stats: self.shared.counters.snapshot(),
         }
+    }
+}
+
+/// The results a [`FanOut::cancel`] collected so far: counted as
+/// discarded if the cancel is dropped before it hands them over.
+struct Held<'a, R> {
+    results: Vec<R>,
+    counters: &'a Counters,
+}
+
+impl<R> Drop for Held<'_, R> {
+    fn drop(&mut self) {
+        add(&self.counters.discarded, self.results.len());
     }
 }
 

@@ -75,7 +75,10 @@ impl<T> Shared<T> {
 }
 
 /// Counts a task as exited when dropped (finished or dropped by its
-/// executor).
+/// executor). Made before the task is spawned and moved in as an argument
+/// of its async fn, so that it is dropped with the future even if the
+/// executor never polls it (an async fn's body, and any guard made in it,
+/// does not run until the first poll).
 pub(crate) struct Alive(pub(crate) Arc<Counters>);
 
 impl Drop for Alive {

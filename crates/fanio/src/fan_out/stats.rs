@@ -10,8 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 ///
 /// Every item taken from the input is started by a worker, abandoned, or
 /// still queued; every started item completes or panics (or is running);
-/// every result (and error) is delivered, discarded, or still buffered. Once
-/// the fan-out is [finished](FanOutStats::finished):
+/// every result (and error) is delivered, discarded, or still buffered in
+/// the output. Once the fan-out is [finished](FanOutStats::finished) (the
+/// first two lines) and its output has ended, been
+/// [cancelled](crate::FanOut::cancel) or dropped (the third: until then,
+/// results may still wait in the output's buffer, counted in neither):
 ///
 /// ```text
 /// taken == started + abandoned + key_panics     (started = sum over workers)
@@ -33,8 +36,9 @@ pub struct FanOutStats {
     /// Results and errors the output handed to the caller (through the
     /// stream, or in [`Cancelled::finished`](crate::Cancelled::finished)).
     pub delivered: u64,
-    /// Results computed after the output was dropped: nobody could take
-    /// them.
+    /// Results computed after the output was dropped (nobody could take
+    /// them), or collected by a [`cancel`](crate::FanOut::cancel) that was
+    /// dropped before it completed.
     pub discarded: u64,
     /// Items taken from the input but never started, because the fan-out
     /// was cancelled ([handed back](crate::Cancelled::unstarted)) or its
@@ -72,7 +76,9 @@ impl FanOutStats {
     }
 
     /// Whether the accounting invariant (see above) holds. Meaningful once
-    /// [`finished`](Self::finished).
+    /// [`finished`](Self::finished) and the output has ended (read to its
+    /// end, cancelled or dropped): a finished fan-out whose last results
+    /// still wait in the output's buffer is not balanced yet.
     pub fn is_balanced(&self) -> bool {
         let started = self.started();
         let done = self.completed() + self.panicked();
@@ -170,4 +176,11 @@ impl WorkerCounters {
 
 pub(crate) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn add(c: &AtomicU64, n: usize) {
+    if n != 0 {
+        // usize -> u64 never truncates on supported targets.
+        c.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }

@@ -18,11 +18,11 @@ pub(crate) async fn run<T, U, F, Fut>(
     queue: async_channel::Receiver<T>,
     out: Out<U, T>,
     f: Arc<F>,
+    _alive: Alive,
 ) where
     F: Fn(T) -> Fut,
     Fut: Future<Output = U>,
 {
-    let _alive = Alive(Arc::clone(&shared.counters));
     let c = &shared.counters.workers[index];
     // Ends when the feeder is gone and the queue is drained, or at once
     // after a cancel has closed it and it is drained.
