@@ -107,6 +107,7 @@ impl CancelToken {
     }
 
     /// A future that completes once the token is aborted.
+    /// Cancel-safe: dropping it loses nothing.
     pub fn aborted(&self) -> Cancelled {
         Cancelled {
             token: self.clone(),

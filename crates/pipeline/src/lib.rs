@@ -105,7 +105,9 @@
 //! element and stage; the crate's benchmarks compare it with
 //! `futures-util` and `tokio-stream`). A panic in a stage's function fails
 //! only its element (reported as [`PipelineError::Panicked`]); the run goes
-//! on.
+//! on. A source whose input is always ready (a large iterator, a backlog)
+//! yields the thread every 128 items, so the run shares its executor and
+//! sees its token even then.
 //!
 //! ## `map` or `map_sync`?
 //!

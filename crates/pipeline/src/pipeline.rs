@@ -397,6 +397,12 @@ where
     /// the writer handed the last one back (dropped the loan). Put a
     /// [`buffer`](Self::buffer) before it so the stages before keep
     /// working meanwhile.
+    ///
+    /// A loan kept beyond the stages after it (stored by the sink
+    /// function, say) holds the batch stage, and so the run: it ends,
+    /// even after a graceful cancel, only once that loan is dropped
+    /// ([`Loan::into_vec`](crate::Loan::into_vec) keeps the items and
+    /// hands the buffer back at once). An abort does not wait for it.
     pub fn batch_hand_back<Sl: Sleeper>(
         mut self,
         cfg: Batch,
@@ -419,6 +425,13 @@ where
     /// `k` worker tasks started through `spawner` (so they use every core
     /// of a multi-threaded executor); results are passed on in `order`. A
     /// panic in `f` fails only its item (reported on the error stream).
+    ///
+    /// A graceful [cancel](crate::CancelToken::cancel) lets the running
+    /// tasks finish. An [abort](crate::CancelToken::abort), fail-fast or
+    /// dropping the [`Run`](crate::Run) drops them at their next poll,
+    /// with their items, which are counted as discarded: no `f` goes on
+    /// running for an item the summary reports discarded (a task busy on
+    /// another thread stops at its next `.await`).
     ///
     /// ```
     /// use sluicegate_pipeline::{CancelToken, Order, Pipeline};

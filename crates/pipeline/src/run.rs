@@ -335,6 +335,10 @@ pin_project! {
 impl<E> Errors<E> {
     /// The next error, waiting for one; `None` once the run is over and
     /// every error was read.
+    ///
+    /// Cancel-safe: an error is taken from the stream only when the future
+    /// resolves, so dropping a pending `recv` (a `select!` that lost)
+    /// loses no error; the next `recv` gets it.
     pub async fn recv(&self) -> Option<PipelineError<E>> {
         self.rx.recv().await.ok()
     }

@@ -244,3 +244,86 @@ fn the_run_future_is_send() {
     let summary = clock.block_on(run);
     assert_eq!(summary.delivered, 3);
 }
+
+#[test]
+fn time_batches_close_on_time_over_an_input_that_is_always_ready() {
+    // `Batch::time` has no size bound: over an input that never waits
+    // (a backlog, an endless iterator) the batcher must still yield the
+    // thread, and close the batch once its time is up. (In virtual time
+    // such an input is infinitely fast, so the test moves the clock.)
+    let clock = ManualClock::new();
+    let mut batches = pin!(
+        batch(
+            futures_lite::stream::iter(0u64..),
+            Batch::time(ms(10)),
+            clock.clone(),
+        )
+        .unwrap()
+    );
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        batches.as_mut().poll_next(&mut cx).is_pending(),
+        "it yields"
+    );
+    assert_eq!(clock.pending_sleeps(), 1, "the first item armed the timer");
+    assert!(batches.as_mut().poll_next(&mut cx).is_pending());
+    clock.advance(ms(10));
+    let Poll::Ready(Some(first)) = batches.as_mut().poll_next(&mut cx) else {
+        panic!("the timer closes the batch");
+    };
+    assert_eq!(first[..3], [0, 1, 2]);
+    assert!(first.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(batches.stats().by_timer, 1);
+    // The next batch goes on from where the first stopped.
+    assert!(batches.as_mut().poll_next(&mut cx).is_pending());
+    clock.advance(ms(10));
+    let Poll::Ready(Some(second)) = batches.as_mut().poll_next(&mut cx) else {
+        panic!("the timer closes the batch");
+    };
+    assert_eq!(second[0], *first.last().unwrap() + 1);
+}
+
+#[test]
+fn a_kept_loan_holds_the_batch_stage_until_an_abort_and_into_vec_frees_it() {
+    use sluicegate_pipeline::{Loan, Outcome};
+    let clock = ManualClock::new();
+    let token = CancelToken::new();
+    let kept: Arc<Mutex<Vec<Loan<u64>>>> = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::clone(&kept);
+    let runnable =
+        Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10u64))
+            .batch_hand_back(Batch::size(2), clock.clone())
+            .sink(move |loan: Loan<u64>| {
+                store.lock().unwrap().push(loan);
+                async {}
+            })
+            .unwrap();
+    let stopper = {
+        let token = token.clone();
+        let clock = clock.clone();
+        async move {
+            clock.sleep(ms(5)).await;
+            token.abort();
+        }
+    };
+    let (s, ()) = clock.block_on(futures_lite::future::zip(runnable.run(token), stopper));
+    assert_eq!(s.outcome, Outcome::Aborted);
+    assert_eq!((s.produced, s.delivered, s.discarded), (2, 2, 0));
+    assert!(s.is_balanced());
+    assert_eq!(kept.lock().unwrap().len(), 1);
+
+    // `into_vec` hands the buffer back at once: nothing waits.
+    let kept: Arc<Mutex<Vec<Vec<u64>>>> = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::clone(&kept);
+    let runnable =
+        Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10u64))
+            .batch_hand_back(Batch::size(2), clock.clone())
+            .sink(move |loan: Loan<u64>| {
+                store.lock().unwrap().push(loan.into_vec());
+                async {}
+            })
+            .unwrap();
+    let s = clock.block_on(runnable.run(CancelToken::new()));
+    assert_eq!((s.outcome, s.delivered), (Outcome::Completed, 10));
+    assert_eq!(kept.lock().unwrap().concat(), (0..10).collect::<Vec<_>>());
+}

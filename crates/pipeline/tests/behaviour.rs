@@ -479,3 +479,159 @@ fn an_emit_that_loses_a_race_hands_its_item_back() {
     assert_eq!((s.produced, s.delivered), (1, 1));
     assert_balanced(&s);
 }
+
+#[test]
+fn a_dropped_pending_error_recv_loses_no_error() {
+    let clock = ManualClock::new();
+    let token = CancelToken::new();
+    let runnable = Pipeline::source(futures_lite::stream::iter([1u64, 2, 3]))
+        .try_map(|x| async move { if x == 2 { Err(Odd(x)) } else { Ok(x) } })
+        .sink(|_x| async {})
+        .unwrap();
+    let errors = runnable.errors();
+    let s = clock.block_on(async {
+        // A `recv` that loses a race while nothing is waiting is dropped.
+        assert!(
+            futures_lite::future::poll_once(errors.recv())
+                .await
+                .is_none()
+        );
+        runnable.run(token).await
+    });
+    assert_eq!((s.failed, s.errors), (1, 1));
+    // The error is still there for the next `recv`, and the stream ends.
+    let got = clock.block_on(async { (errors.recv().await, errors.recv().await) });
+    assert!(matches!(
+        got.0,
+        Some(PipelineError::Failed { error: Odd(2), .. })
+    ));
+    assert!(got.1.is_none());
+}
+
+#[test]
+fn a_dropped_pending_cancelled_or_aborted_future_loses_nothing() {
+    let clock = ManualClock::new();
+    let token = CancelToken::new();
+    clock.block_on(async {
+        assert!(
+            futures_lite::future::poll_once(token.cancelled())
+                .await
+                .is_none()
+        );
+        assert!(
+            futures_lite::future::poll_once(token.aborted())
+                .await
+                .is_none()
+        );
+    });
+    token.abort();
+    clock.block_on(async {
+        token.cancelled().await;
+        token.aborted().await;
+    });
+}
+
+#[test]
+fn a_cancel_is_seen_while_the_source_is_always_ready() {
+    // An input that never waits (a big iterator, a backlog) must not keep
+    // the run inside one poll: the token is only read between polls.
+    const N: u64 = 1_000_000;
+    let clock = ManualClock::new();
+    let token = CancelToken::new();
+    let stop = token.clone();
+    let runnable = Pipeline::<_, Odd>::source(futures_lite::stream::iter(0..N))
+        .map_sync(|x| x + 1)
+        .sink(move |x: u64| {
+            if x == 10 {
+                stop.cancel();
+            }
+            async {}
+        })
+        .unwrap();
+    let s = clock.block_on(runnable.run(token));
+    assert_eq!(s.outcome, Outcome::Cancelled);
+    assert!(s.delivered < 10_000, "{s}");
+    assert_balanced(&s);
+}
+
+#[test]
+fn a_cancel_is_seen_while_an_always_ready_source_fills_a_buffer() {
+    const N: u64 = 1_000_000;
+    let clock = ManualClock::new();
+    let token = CancelToken::new();
+    let stop = token.clone();
+    let runnable = Pipeline::<_, Odd>::source(futures_lite::stream::iter(0..N))
+        .buffer(4)
+        .filter_sync(|_x| true)
+        .sink(move |x: u64| {
+            if x == 10 {
+                stop.cancel();
+            }
+            async {}
+        })
+        .unwrap();
+    let s = clock.block_on(runnable.run(token));
+    assert_eq!(s.outcome, Outcome::Cancelled);
+    assert!(s.delivered < 10_000, "{s}");
+    assert_balanced(&s);
+}
+
+#[test]
+fn a_cancel_is_seen_while_a_filter_rejects_an_always_ready_input() {
+    const N: u64 = 1_000_000;
+    let clock = ManualClock::new();
+    let token = CancelToken::new();
+    let stop = token.clone();
+    let runnable = Pipeline::<_, Odd>::source(futures_lite::stream::iter(0..N))
+        .filter_sync(move |x: &u64| {
+            if *x == 10 {
+                stop.cancel();
+            }
+            false
+        })
+        .sink(|_x: u64| async {})
+        .unwrap();
+    let s = clock.block_on(runnable.run(token));
+    assert_eq!(s.outcome, Outcome::Cancelled);
+    assert!(s.filtered < 10_000, "{s}");
+    assert_balanced(&s);
+}
+
+#[test]
+fn an_abort_counts_the_generator_queue_even_while_an_emitter_outlives_the_run() {
+    // The generator handed a clone of its emitter to someone else (a
+    // thread, a task): the items queued in the generator's queue are
+    // discarded with the run, not when the last emitter goes away.
+    let clock = ManualClock::new();
+    let token = CancelToken::new();
+    let kept = Arc::new(Mutex::new(None));
+    let keep = Arc::clone(&kept);
+    let runnable = Pipeline::<_, Odd, _>::generator(4, move |out| async move {
+        *keep.lock().unwrap() = Some(out.clone());
+        for i in 0..4u64 {
+            if out.emit(i).await.is_err() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    })
+    .sink(|_x: u64| std::future::pending::<()>())
+    .unwrap();
+    let stopper = {
+        let token = token.clone();
+        let clock = clock.clone();
+        async move {
+            clock.sleep(ms(1)).await;
+            token.abort();
+        }
+    };
+    let (s, ()) = clock.block_on(zip(runnable.run(token), stopper));
+    assert_eq!(s.outcome, Outcome::Aborted);
+    assert_eq!(s.produced, 4);
+    assert_eq!(s.discarded, 4, "{s}");
+    assert_balanced(&s);
+    let emitter = kept.lock().unwrap().take().unwrap();
+    assert!(emitter.is_stopped());
+    let back = clock.block_on(emitter.emit(9));
+    assert_eq!(back.unwrap_err().into_inner(), 9);
+}

@@ -237,3 +237,108 @@ fn an_abort_discards_the_items_in_flight() {
     assert_eq!(s.produced, 12);
     assert!(s.is_balanced());
 }
+
+#[test]
+fn an_abort_stops_the_tasks_it_counts_as_discarded() {
+    // Items counted as discarded must not go on running in the worker
+    // tasks after the run reported them discarded.
+    let clock = ManualClock::new();
+    let pool = LocalPool::new();
+    let token = CancelToken::new();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let task = {
+        let clock = clock.clone();
+        let finished = Arc::clone(&finished);
+        move |x: u64| {
+            let clock = clock.clone();
+            let finished = Arc::clone(&finished);
+            async move {
+                clock.sleep(ms(10)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                x
+            }
+        }
+    };
+    let runnable = Pipeline::<_, Boom>::source(futures_lite::stream::iter(0..100u64))
+        .parallel(4, Order::Completion, pool.spawner(), task)
+        .sink(|_x| async {})
+        .unwrap();
+    let stopper = {
+        let token = token.clone();
+        let clock = clock.clone();
+        async move {
+            clock.sleep(ms(25)).await;
+            token.abort();
+        }
+    };
+    let after = clock.clone();
+    let (s, ()) = pool.block_on(
+        &clock,
+        futures_lite::future::zip(
+            async move {
+                let s = runnable.run(token).await;
+                // Let the worker tasks run on well past the abort.
+                after.sleep(ms(100)).await;
+                s
+            },
+            stopper,
+        ),
+    );
+    assert_eq!((s.delivered, s.discarded), (8, 4));
+    assert!(s.is_balanced());
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        8,
+        "a discarded item ran on"
+    );
+}
+
+#[test]
+fn a_worker_dropped_mid_item_while_others_live_fails_its_item_instead_of_hanging() {
+    let clock = ManualClock::new();
+    let pool = LocalPool::new();
+    let inner = pool.spawner();
+    let first = Arc::new(AtomicUsize::new(0));
+    // The executor drops the first worker at 5 ms, in the middle of its
+    // item; the other worker lives on.
+    let spawner = {
+        let clock = clock.clone();
+        move |task: sluicegate_rt::BoxFuture| {
+            if first.fetch_add(1, Ordering::SeqCst) == 0 {
+                let clock = clock.clone();
+                inner(Box::pin(futures_lite::future::or(task, async move {
+                    clock.sleep(ms(5)).await;
+                })));
+            } else {
+                inner(task);
+            }
+        }
+    };
+    let task_clock = clock.clone();
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&out);
+    let runnable = Pipeline::<_, Boom>::source(futures_lite::stream::iter(0..6u64))
+        .parallel(2, Order::Input, spawner, move |x| {
+            let clock = task_clock.clone();
+            async move {
+                clock.sleep(ms(10)).await;
+                x
+            }
+        })
+        .sink(move |x| {
+            log.lock().unwrap().push(x);
+            async {}
+        })
+        .unwrap();
+    let errors = runnable.errors();
+    let s = pool.block_on(&clock, runnable.run(CancelToken::new()));
+    assert_eq!((s.delivered, s.failed), (5, 1), "{s}");
+    assert!(s.is_balanced());
+    assert_eq!(*out.lock().unwrap(), [1, 2, 3, 4, 5]);
+    let errors = errors.drain();
+    assert_eq!(errors.len(), 1);
+    assert!(matches!(
+        &errors[0],
+        PipelineError::Panicked { items: 1, .. }
+    ));
+}

@@ -16,7 +16,9 @@ pub enum TimerMode {
     /// item, first has to wait for its input: items that arrive already
     /// ready together are taken first (they add no wait in virtual time
     /// and microseconds in real time). So an input that is always ready
-    /// never pays for a timer: its batches close by size.
+    /// pays for no timer while its batches fill in one go; a batch that
+    /// takes many items (over 1,024 in one poll, over 128 from a
+    /// pipeline's source, which then yield the thread once) arms it then.
     #[default]
     FromFirstItem,
     /// A clock ticks every `max_wait` from the first poll, like Go's

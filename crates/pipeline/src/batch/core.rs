@@ -86,6 +86,12 @@ pin_project! {
     }
 }
 
+/// How many items one poll pulls at most before it yields the thread: a
+/// batch with a large `max_items` (or [`Batch::time`], none) over an
+/// input that is always ready must not keep the task inside one poll,
+/// where its timer could never close the batch.
+const PULL_BUDGET: u32 = 1024;
+
 /// Why a batch was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Close {
@@ -200,11 +206,20 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
             }
         }
         let max_items = this.cfg.max_items();
+        let mut pulled = 0u32;
         while this.buf.len() < max_items {
+            if pulled == PULL_BUDGET {
+                // An input that is always ready: yield the thread (as if
+                // the input waited, so the timer is armed and polled),
+                // to be polled again at once.
+                cx.waker().wake_by_ref();
+                break;
+            }
             match next(cx) {
                 Poll::Ready(Some((item, weight))) => {
                     this.buf.push(item);
                     *this.weight += weight;
+                    pulled += 1;
                 }
                 Poll::Ready(None) => {
                     *this.ended = true;
@@ -236,8 +251,8 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
                 Close::Size,
             ));
         }
-        // The input is pending. A batch that holds items and waits for the
-        // first time starts its timer now: at its first item's arrival plus
+        // The input is pending (or the budget is spent). A batch that
+        // holds items and waits for the first time starts its timer now: at its first item's arrival plus
         // the time taken to pull the items that were ready with it (none,
         // in virtual time). Arming lazily means a stream that is always
         // ready never pays for a timer.

@@ -38,10 +38,11 @@ pin_project! {
     impl<S, T, Sl: Sleeper, E, M> PinnedDrop for BatchStage<S, T, Sl, E, M> {
         fn drop(this: Pin<&mut Self>) {
             // The batcher's buffer is the truth of what the stage holds
-            // (also when a poll unwinds): the context's drop guard counts it.
+            // (also when a poll unwinds, before the items it took were
+            // counted in): the context's drop guard counts it.
             let this = this.project();
             let (elems, items) = this.core.held();
-            this.ctx.set_held(elems as u64, items);
+            this.ctx.settle_held(elems as u64, items);
         }
     }
 }

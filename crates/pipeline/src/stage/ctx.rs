@@ -80,6 +80,18 @@ impl<E> Ctx<E> {
         self.held_items = items;
     }
 
+    /// Sets what the stage holds from the stage's own record of it (a
+    /// batch stage's buffer) when the stage is dropped: elements it holds
+    /// beyond what it was last set to were taken in a poll that unwound (a
+    /// panic upstream, outside any stage function) before they were
+    /// counted in, so they are counted in now.
+    pub(crate) fn settle_held(&mut self, elems: u64, items: u64) {
+        if elems > self.held_elems {
+            StageCounters::bump(&self.counters.input, elems - self.held_elems);
+        }
+        self.set_held(elems, items);
+    }
+
     /// Counts in `elems` elements taken during this poll (what the stage
     /// holds is set with [`set_held`](Self::set_held)), and starts the busy clock at `start` if it is not
     /// running.

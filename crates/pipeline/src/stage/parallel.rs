@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use event_listener::EventListener;
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 use sluicegate_rt::Spawner;
@@ -232,6 +233,16 @@ where
             {
                 match this.upstream.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Weighted { item, weight })) => {
+                        // Held (and counted in) first: if the spawner
+                        // panics below, the drop guard counts the item.
+                        this.ctx.admit(weight);
+                        let slot = match this.order {
+                            Order::Input => (*this.next_seq % *this.k as u64) as usize,
+                            Order::Completion => this.free.pop().unwrap_or_default(),
+                        };
+                        *this.next_seq += 1;
+                        *this.in_flight += 1;
+                        this.slots[slot] = Slot::Running { items: weight };
                         if this.results.is_none() {
                             *this.results = Some(Box::pin(spawn_workers(
                                 this.spawner,
@@ -242,14 +253,6 @@ where
                                 &this.ctx.counters,
                             )));
                         }
-                        this.ctx.admit(weight);
-                        let slot = match this.order {
-                            Order::Input => (*this.next_seq % *this.k as u64) as usize,
-                            Order::Completion => this.free.pop().unwrap_or_default(),
-                        };
-                        *this.next_seq += 1;
-                        *this.in_flight += 1;
-                        this.slots[slot] = Slot::Running { items: weight };
                         // Room is guaranteed: at most K jobs exist.
                         let _ = this.jobs.try_send(Job { slot, item });
                     }
@@ -394,14 +397,41 @@ async fn worker<T, G, E>(
     G: TaskFn<T, E>,
 {
     while let Ok(Job { slot, item }) = jobs.recv().await {
+        if control.is_aborted() {
+            // The run is over: the item is dropped, and the step counts
+            // it as discarded.
+            break;
+        }
+        // If the executor drops this task while it is on the item, the
+        // item fails (as lost) instead of holding its slot for ever.
+        let mut on_it = OnIt {
+            results: &results,
+            slot: Some(slot),
+        };
         let start = control.now_if_timed();
         let result = match guarded(|| f.call(item)) {
-            Ok(fut) => CatchUnwind { fut }.await,
+            Ok(fut) => {
+                let run = UntilAborted {
+                    fut: CatchUnwind { fut },
+                    control: &control,
+                    listener: None,
+                };
+                match run.await {
+                    Some(result) => result,
+                    // Aborted: the task is dropped with its item, which
+                    // the step counts as discarded.
+                    None => {
+                        on_it.slot = None;
+                        break;
+                    }
+                }
+            }
             Err(message) => Err(message),
         };
         if let Some(start) = start {
             counters.add_busy(control.now().saturating_duration_since(start));
         }
+        on_it.slot = None;
         if results.try_send(Done { slot, result }).is_err() {
             break;
         }
@@ -424,6 +454,63 @@ impl<Fut: Future> Future for CatchUnwind<Fut> {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
             Err(message) => Poll::Ready(Err(message)),
+        }
+    }
+}
+
+/// A worker's item: reported as lost if the worker task is dropped (by
+/// its executor) before it finished the item.
+struct OnIt<'a, U, E> {
+    results: &'a async_channel::Sender<Done<U, E>>,
+    slot: Option<usize>,
+}
+
+impl<U, E> Drop for OnIt<'_, U, E> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            let _ = self.results.try_send(Done {
+                slot,
+                result: Err(LOST.to_owned()),
+            });
+        }
+    }
+}
+
+pin_project! {
+    /// A task's future, dropped (resolving to `None`) once the run is
+    /// aborted: an item the step counts as discarded does not go on
+    /// running after the run is over.
+    struct UntilAborted<'a, Fut, E> {
+        #[pin]
+        fut: Fut,
+        control: &'a Control<E>,
+        listener: Option<EventListener>,
+    }
+}
+
+impl<Fut: Future, E> Future for UntilAborted<'_, Fut, E> {
+    type Output = Option<Fut::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            if this.control.is_aborted() {
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(out) = this.fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            // Listen (only for a task that waits), then re-check the
+            // state: an abort in between is seen.
+            match this.listener {
+                None => *this.listener = Some(this.control.event.listen()),
+                Some(listener) => {
+                    if Pin::new(listener).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *this.listener = None;
+                }
+            }
         }
     }
 }

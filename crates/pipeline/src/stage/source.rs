@@ -29,6 +29,7 @@ pin_project! {
         control: Arc<Control<E>>,
         counters: Arc<StageCounters>,
         done: bool,
+        budget: Budget,
     }
 }
 
@@ -39,7 +40,38 @@ impl<St, E> Source<St, E> {
             control,
             counters,
             done: false,
+            budget: Budget::default(),
         }
+    }
+}
+
+/// How many items a source yields in a row before it yields the thread
+/// once (returns `Pending` after waking itself): an input that is always
+/// ready (a big iterator, a backlog) must not keep the run inside one poll,
+/// where it would starve the executor and never see its token.
+const BUDGET: u32 = 128;
+
+/// Counts the items a source yielded in a row.
+#[derive(Debug, Default)]
+struct Budget(u32);
+
+impl Budget {
+    /// `true` (after waking the task) when the source must yield now.
+    #[inline]
+    fn spent(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.0 >= BUDGET {
+            self.0 = 0;
+            cx.waker().wake_by_ref();
+            return true;
+        }
+        self.0 += 1;
+        false
+    }
+
+    /// The input waited: a new run of items starts.
+    #[inline]
+    fn reset(&mut self) {
+        self.0 = 0;
     }
 }
 
@@ -60,6 +92,9 @@ impl<St: Stream, E> Stream for Source<St, E> {
             *this.done = true;
             return Poll::Ready(None);
         }
+        if this.budget.spent(cx) {
+            return Poll::Pending;
+        }
         match this.stream.poll_next(cx) {
             Poll::Ready(Some(item)) => {
                 // One counter: the stage's input and the run's `produced`
@@ -71,7 +106,10 @@ impl<St: Stream, E> Stream for Source<St, E> {
                 *this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                this.budget.reset();
+                Poll::Pending
+            }
         }
     }
 }
@@ -232,6 +270,7 @@ pub struct GenSource<T, E> {
     control: Arc<Control<E>>,
     counters: Arc<StageCounters>,
     done: bool,
+    budget: Budget,
 }
 
 impl<T, E> GenSource<T, E> {
@@ -245,6 +284,7 @@ impl<T, E> GenSource<T, E> {
             control,
             counters,
             done: false,
+            budget: Budget::default(),
         }
     }
 
@@ -275,13 +315,19 @@ impl<T, E> Stream for GenSource<T, E> {
                 }
             };
         }
+        if this.budget.spent(cx) {
+            return Poll::Pending;
+        }
         match Pin::new(&mut this.rx).poll_next(cx) {
             Poll::Ready(Some(item)) => this.yielded(item),
             Poll::Ready(None) => {
                 this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                this.budget.reset();
+                Poll::Pending
+            }
         }
     }
 }
