@@ -60,13 +60,27 @@
 //! So a waiting sender is woken once per slot freed while the queue was
 //! full, not once per item received.
 //!
+//! # Counting without extra locked instructions
+//!
+//! A send and a receive each already make one read-modify-write of the
+//! slot word (the take, the release); the statistics add none:
+//!
+//! - `received` lives in the slot word's upper bits, above the slot count
+//!   (`slot_bits` wide, the fewest that hold `capacity`): a receive adds
+//!   `recv_one - 1`, which frees its slot and counts it in one
+//!   instruction. The count wraps modulo `2^(64 - slot_bits)` (at least
+//!   `2^32`); the receive that wraps it bumps `received_wraps`. For a
+//!   capacity of `2^32` or more the count has its own atomic instead.
+//! - `sent` is not counted at all: every item the queue took is received,
+//!   still queued or dropped, so [`Core::stats`] derives it as
+//!   `received + len + dropped`, exact whenever no call is in flight.
+//!
 //! # Cache lines
 //!
-//! `slots` (with `waiting`) is the one word both sides write per item; the
-//! per-item counters `sent` (producers) and `received` (consumers) and the
-//! `high_watermark` each sit on their own line ([`Padded`]), so a counter
-//! bump does not steal the slot word's line from the other side, and
-//! `high_watermark` is written only when it actually rises.
+//! The slot word (with `waiting`) is the one word both sides write per
+//! item; it and `high_watermark` each sit on their own line ([`Padded`]),
+//! so `high_watermark`, written only when it actually rises, does not steal
+//! the slot word's line from the other side.
 
 use std::fmt;
 
@@ -74,7 +88,7 @@ use event_listener::{Event, IntoNotification};
 
 use crate::policy::{DropReason, Overflow};
 use crate::stats::{Counters, Stats};
-use crate::sync::{AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, fence};
 
 /// A value on a cache line of its own (128 bytes: two 64-byte lines, for
 /// CPUs that prefetch lines in pairs).
@@ -90,11 +104,14 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// The word both sides write: taken slots, and the listeners waiting for one.
+/// The word both sides write: taken slots (and the count of received
+/// items), and the listeners waiting for a slot.
 #[derive(Debug)]
 struct SlotWord {
-    /// Queued items plus outstanding reservations; never above `capacity`.
-    slots: AtomicUsize,
+    /// The low [`Core::slot_bits`] bits: queued items plus outstanding
+    /// reservations, never above `capacity`. The bits above them: the items
+    /// received, modulo `2^(64 - slot_bits)` (see [`Core::on_received`]).
+    word: AtomicU64,
     /// Registered `send_ops` listeners (see the module docs).
     waiting: AtomicUsize,
 }
@@ -102,6 +119,11 @@ struct SlotWord {
 /// Capacities up to this get a preallocated ring (`async_channel::bounded`);
 /// larger ones an unbounded channel that allocates blocks as it fills.
 pub(crate) const PREALLOCATE_UP_TO: usize = 1024;
+
+/// The count of received items shares the slot word when the slot count
+/// fits in this many bits (leaving at least 32 bits for the count); above
+/// that capacity the count has an atomic of its own.
+const MAX_SLOT_BITS: u32 = 32;
 
 /// The user's drop callback.
 pub(crate) type OnDrop<T> = Box<dyn Fn(T, DropReason) + Send + Sync>;
@@ -124,6 +146,13 @@ pub(crate) struct Core<T> {
     policy: Overflow,
     on_drop: Option<OnDrop<T>>,
     slot: Padded<SlotWord>,
+    /// Width of the slot count in the slot word: `capacity < 2^slot_bits`.
+    slot_bits: u32,
+    /// The slot count's bits of the slot word.
+    slot_mask: u64,
+    /// One received item in the slot word (`1 << slot_bits`), or 0 when the
+    /// count does not share the word (it is in `counters.received` then).
+    recv_one: u64,
     high_watermark: Padded<AtomicUsize>,
     /// Live `Sender`s and `Permit`s; the channel closes when it reaches 0.
     senders: AtomicUsize,
@@ -141,14 +170,25 @@ impl<T> Core<T> {
         } else {
             async_channel::unbounded()
         };
+        let cap = capacity as u64;
+        let slot_bits = u64::BITS - cap.leading_zeros();
+        let (slot_mask, recv_one) = if slot_bits <= MAX_SLOT_BITS {
+            let one = 1_u64 << slot_bits;
+            (one - 1, one)
+        } else {
+            (u64::MAX, 0)
+        };
         Self {
             tx,
             rx,
             capacity,
             policy,
             on_drop,
+            slot_bits,
+            slot_mask,
+            recv_one,
             slot: Padded(SlotWord {
-                slots: AtomicUsize::new(0),
+                word: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
             }),
             high_watermark: Padded(AtomicUsize::new(0)),
@@ -180,15 +220,23 @@ impl<T> Core<T> {
         self.tx.is_closed()
     }
 
+    /// The taken slots in a slot word.
+    fn slots_in(&self, word: u64) -> usize {
+        // At most `capacity`, a `usize`.
+        (word & self.slot_mask) as usize
+    }
+
     /// Takes a slot if one is free.
     pub(crate) fn try_take_slot(&self) -> bool {
-        let slots = &self.slot.slots;
-        let mut taken = slots.load(Ordering::SeqCst);
+        let slot_word = &self.slot.word;
+        let mut word = slot_word.load(Ordering::SeqCst);
         loop {
+            let taken = self.slots_in(word);
             if taken >= self.capacity {
                 return false;
             }
-            match slots.compare_exchange(taken, taken + 1, Ordering::SeqCst, Ordering::SeqCst) {
+            // `taken < capacity < 2^slot_bits`: no carry into the count above.
+            match slot_word.compare_exchange(word, word + 1, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => {
                     // Read first: once the watermark has peaked (usually at
                     // `capacity`), its line is only ever read, and stays
@@ -198,7 +246,7 @@ impl<T> Core<T> {
                     }
                     return true;
                 }
-                Err(now) => taken = now,
+                Err(now) => word = now,
             }
         }
     }
@@ -206,7 +254,12 @@ impl<T> Core<T> {
     /// Gives a slot back; if it was the first free slot, wakes one waiting
     /// sender (see the module docs).
     pub(crate) fn release_slot(&self) {
-        let before = self.slot.slots.fetch_sub(1, Ordering::SeqCst);
+        let before = self.slot.word.fetch_sub(1, Ordering::SeqCst);
+        self.released(self.slots_in(before));
+    }
+
+    /// After a slot was given back: `before` slots were taken before.
+    fn released(&self, before: usize) {
         if before == self.capacity {
             fence(Ordering::SeqCst);
             if self.slot.waiting.load(Ordering::SeqCst) != 0 {
@@ -219,7 +272,7 @@ impl<T> Core<T> {
     /// still free and senders wait, wakes the next one.
     pub(crate) fn pass_on(&self) {
         fence(Ordering::SeqCst);
-        if self.slot.slots.load(Ordering::SeqCst) < self.capacity
+        if self.slots_in(self.slot.word.load(Ordering::SeqCst)) < self.capacity
             && self.slot.waiting.load(Ordering::SeqCst) != 0
         {
             self.wake_one();
@@ -248,10 +301,7 @@ impl<T> Core<T> {
     /// is given back and the item returned.
     fn push_taken(&self, item: T) -> Result<(), T> {
         match self.tx.try_send(item) {
-            Ok(()) => {
-                Counters::bump(&self.counters.sent);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => {
                 // Never `Full` (see the module docs); were it ever, the item
                 // would still come back, as `Closed`, not be lost.
@@ -289,7 +339,6 @@ impl<T> Core<T> {
         match self.policy {
             Overflow::Block | Overflow::Reject => Offer::Full(item),
             Overflow::DropNewest => {
-                Counters::bump(&self.counters.sent);
                 self.discard(item, DropReason::Newest);
                 Offer::Taken
             }
@@ -337,10 +386,7 @@ impl<T> Core<T> {
                 self.send_ops.notify_additional(1);
             }
             Ok(()) => {}
-            Err(item) => {
-                Counters::bump(&self.counters.sent);
-                self.discard(item, DropReason::Closed);
-            }
+            Err(item) => self.discard(item, DropReason::Closed),
         }
     }
 
@@ -351,22 +397,55 @@ impl<T> Core<T> {
         match self.offer(item, true) {
             Offer::Taken => true,
             Offer::Full(item) => {
-                Counters::bump(&self.counters.sent);
                 self.discard(item, DropReason::Newest);
                 true
             }
             Offer::Closed(item) => {
-                Counters::bump(&self.counters.sent);
                 self.discard(item, DropReason::Closed);
                 false
             }
         }
     }
 
-    /// A receiver took an item out.
+    /// A receiver took an item out: counts it and gives its slot back, in
+    /// one read-modify-write of the slot word when the count lives there.
     pub(crate) fn on_received(&self) {
-        Counters::bump(&self.counters.received);
-        self.release_slot();
+        // The item held a slot, so the slot count is at least 1: adding
+        // `recv_one - 1` lowers it by one and raises the count above it by
+        // one (with `recv_one == 0`, no count in the word, it adds
+        // `u64::MAX`: lowers the slot count only).
+        let before = self
+            .slot
+            .word
+            .fetch_add(self.recv_one.wrapping_sub(1), Ordering::SeqCst);
+        // Every bit above the slot count set: the count wraps to 0 now, or
+        // there is no count in the word.
+        if before | self.slot_mask == u64::MAX {
+            self.count_received_apart();
+        }
+        self.released(self.slots_in(before));
+    }
+
+    /// The part of a receive's count the slot word cannot hold: a carry of
+    /// the count in the word, or (no count there) the item itself.
+    #[cold]
+    fn count_received_apart(&self) {
+        let c = &self.counters;
+        Counters::bump(if self.recv_one == 0 {
+            &c.received
+        } else {
+            &c.received_wraps
+        });
+    }
+
+    /// Items received so far, given a read of the slot word.
+    fn received_in(&self, word: u64) -> u64 {
+        if self.recv_one == 0 {
+            return self.counters.received.load(Ordering::Relaxed);
+        }
+        // `slot_bits <= MAX_SLOT_BITS`: the shift is in range.
+        let wraps = self.counters.received_wraps.load(Ordering::Relaxed);
+        wraps.wrapping_shl(u64::BITS - self.slot_bits) | word >> self.slot_bits
     }
 
     pub(crate) fn add_sender(&self) {
@@ -399,8 +478,11 @@ impl<T> Core<T> {
 
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.counters;
-        let slots = self.slot.slots.load(Ordering::SeqCst);
+        let word = self.slot.word.load(Ordering::SeqCst);
+        let slots = self.slots_in(word);
+        let received = self.received_in(word);
         let len = self.len();
+        let dropped = c.dropped.load(Ordering::Relaxed);
         Stats {
             len,
             reserved: slots.saturating_sub(len),
@@ -408,9 +490,12 @@ impl<T> Core<T> {
             high_watermark: self.high_watermark.load(Ordering::Relaxed),
             full_events: c.full_events.load(Ordering::Relaxed),
             blocked: c.blocked(),
-            sent: c.sent.load(Ordering::Relaxed),
-            received: c.received.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
+            // Every item the queue took is received, queued or dropped:
+            // counting it once more per send would cost a locked
+            // instruction per item (see `Stats`).
+            sent: received.wrapping_add(len as u64).wrapping_add(dropped),
+            received,
+            dropped,
             rejected: c.rejected.load(Ordering::Relaxed),
             timed_out: c.timed_out.load(Ordering::Relaxed),
         }
@@ -422,9 +507,70 @@ impl<T> fmt::Debug for Core<T> {
         f.debug_struct("Core")
             .field("capacity", &self.capacity)
             .field("policy", &self.policy)
-            .field("slots", &self.slot.slots.load(Ordering::Relaxed))
+            .field(
+                "slots",
+                &self.slots_in(self.slot.word.load(Ordering::Relaxed)),
+            )
             .field("len", &self.len())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(sluicegate_loom)))]
+mod tests {
+    use super::*;
+
+    /// Sends and receives `n` items through `core`, as the handles do.
+    fn pass(core: &Core<u32>, n: u32) {
+        for i in 0..n {
+            assert!(core.try_take_slot());
+            assert!(core.push_taken(i).is_ok());
+            assert_eq!(core.rx.try_recv(), Ok(i));
+            core.on_received();
+        }
+    }
+
+    #[test]
+    fn received_count_shares_the_slot_word_up_to_2_pow_32_slots() {
+        for (capacity, slot_bits, shared) in [
+            (1, 1, true),
+            (2, 2, true),
+            (1024, 11, true),
+            #[cfg(target_pointer_width = "64")]
+            ((1 << 32) - 1, 32, true),
+            #[cfg(target_pointer_width = "64")]
+            (1 << 32, 33, false),
+            #[cfg(target_pointer_width = "64")]
+            (usize::MAX, 64, false),
+        ] {
+            let core = Core::<u32>::new(capacity, Overflow::Block, None);
+            assert_eq!((core.slot_bits, core.recv_one != 0), (slot_bits, shared));
+            pass(&core, 3);
+            assert!(core.try_take_slot()); // one outstanding reservation
+            let s = core.stats();
+            assert_eq!((s.sent, s.received, s.len, s.reserved), (3, 3, 0, 1));
+        }
+    }
+
+    #[test]
+    fn received_count_carries_its_wrap_around() {
+        let core = Core::<u32>::new(1, Overflow::Block, None);
+        // The count field (63 bits above the one slot bit) one short of
+        // wrapping.
+        let field_max = u64::MAX >> core.slot_bits;
+        core.slot
+            .word
+            .store((field_max - 1) << core.slot_bits, Ordering::SeqCst);
+        assert_eq!(core.stats().received, field_max - 1);
+        pass(&core, 1);
+        assert_eq!(core.stats().received, field_max);
+        pass(&core, 1); // the field wraps to 0; the carry is counted
+        let s = core.stats();
+        assert_eq!(core.slot.word.load(Ordering::SeqCst), 0);
+        assert_eq!((s.received, s.len, s.reserved), (field_max + 1, 0, 0));
+        assert_eq!(s.sent, s.received);
+        pass(&core, 2);
+        assert_eq!(core.stats().received, field_max + 3);
     }
 }

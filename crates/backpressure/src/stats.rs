@@ -27,6 +27,12 @@ use crate::sync::{AtomicU64, Ordering};
 /// (`Full`), `timed_out` (`Timeout`), or (for `Closed`) back with the
 /// caller only. The counters are read one by one, so a snapshot taken while
 /// other threads send or receive may be off by the calls in flight.
+///
+/// `sent` is not counted per item (that would cost every send a locked
+/// instruction): the snapshot derives it as `received + len + dropped`,
+/// which is the number of items the queue took, since none is lost. It is
+/// exact whenever no call is in flight; in a snapshot taken meanwhile it
+/// may be off by the calls in flight, in either direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Stats {
@@ -60,13 +66,16 @@ pub struct Stats {
     pub timed_out: u64,
 }
 
-/// The live counters behind [`Stats`]. `sent` (bumped by producers) and
-/// `received` (by consumers) are touched by every item, so each has a
-/// cache line of its own; the others move only on full queues and drops.
+/// The live counters behind [`Stats`]. No counter moves per item sent:
+/// `sent` is derived (`received + len + dropped`). Items received are
+/// counted in the slot word (see `Core::on_received`), with the count's
+/// wrap-arounds here; `received` is used instead only for capacities too
+/// large to share the word, where it is touched by every item and has a
+/// cache line of its own. The others move only on full queues and drops.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) sent: Padded<AtomicU64>,
     pub(crate) received: Padded<AtomicU64>,
+    pub(crate) received_wraps: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) full_events: AtomicU64,
     pub(crate) rejected: AtomicU64,

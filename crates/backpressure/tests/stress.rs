@@ -114,6 +114,9 @@ fn stress(policy: Overflow, capacity: usize) {
     assert_eq!(s.dropped, dropped.len() as u64);
     assert_eq!((s.len, s.reserved), (0, 0));
     assert_eq!(s.sent, s.received + s.dropped, "{policy:?}: {s:?}");
+    // ... and `sent` is every item not handed back (it is derived, so check
+    // it against the callers' side too).
+    assert_eq!(s.sent, PRODUCERS * PER_PRODUCER - back.len() as u64);
     // `rejected` also counts the `try_send` refusals that were then re-sent.
     assert_eq!(s.rejected + s.timed_out, back.len() as u64 + retried);
     assert!(s.high_watermark <= capacity);
@@ -214,5 +217,6 @@ fn last_receiver_dropped_mid_stream_loses_nothing() {
     let s = stats_tx.stats();
     assert_eq!((s.received, s.len, s.reserved), (1_000, 0, 0));
     assert_eq!(s.sent, s.received + s.dropped);
+    assert_eq!(s.sent, PRODUCERS * PER_PRODUCER - back.len() as u64);
     assert_eq!(s.dropped, dropped.len() as u64);
 }
