@@ -106,7 +106,7 @@
 //! `futures-util` and `tokio-stream`). A panic in a stage's function fails
 //! only its element (reported as [`PipelineError::Panicked`]); the run goes
 //! on. A source whose input is always ready (a large iterator, a backlog)
-//! yields the thread every 128 items, so the run shares its executor and
+//! yields the thread every 4,096 items, so the run shares its executor and
 //! sees its token even then.
 //!
 //! ## `map` or `map_sync`?

@@ -48,8 +48,13 @@ impl<St, E> Source<St, E> {
 /// How many items a source yields in a row before it yields the thread
 /// once (returns `Pending` after waking itself): an input that is always
 /// ready (a big iterator, a backlog) must not keep the run inside one poll,
-/// where it would starve the executor and never see its token.
-const BUDGET: u32 = 128;
+/// where it would starve the executor and never see its token. 4096, not
+/// tokio's 128: a yield in the middle of a batch looks to the batch stage
+/// like the input waiting, so it arms the batch timer (a timer per yield);
+/// at 4096 that is at most one per four batches of 1,024. It stays above
+/// the batch stage's own pull budget (1,024), which is what closes
+/// time-only batches over an always-ready input.
+const BUDGET: u32 = 4096;
 
 /// Counts the items a source yielded in a row.
 #[derive(Debug, Default)]
