@@ -138,6 +138,8 @@ mod tokio_rt {
 
     #[test]
     fn real_sleeper() {
+        // Real time is the point: this executor's own timer adapter is under
+        // test. Every wait is zero-length, so nothing waits in real time.
         paused().block_on(zero_timeout_hands_back(TokioSleeper));
     }
 }
@@ -201,6 +203,8 @@ mod smol_rt {
 
     #[test]
     fn real_sleeper() {
+        // Real time is the point: this executor's own timer adapter is under
+        // test. Every wait is zero-length, so nothing waits in real time.
         smol::block_on(zero_timeout_hands_back(SmolSleeper));
     }
 }
@@ -256,6 +260,8 @@ mod threads_rt {
 
     #[test]
     fn real_sleepers_without_any_runtime() {
+        // Real time is the point: this executor's own timer adapter is under
+        // test. Every wait is zero-length, so nothing waits in real time.
         block_on(zero_timeout_hands_back(ThreadSleeper));
         block_on(zero_timeout_hands_back(FuturesTimerSleeper));
     }

@@ -136,6 +136,7 @@ mod tokio_rt {
                     tokio::time::sleep(Duration::from_millis(40)).await;
                     return None;
                 }
+                // Paused runtime: tokio's virtual time, no real waiting.
                 tokio::time::sleep_until(start + Duration::from_millis(t)).await;
                 Some((
                     t,
@@ -286,6 +287,8 @@ mod threads_rt {
             Pipeline::<_, Infallible>::source(futures_lite::stream::iter(0..10u32))
                 .batch(
                     Batch::size(4).max_wait(NEVER),
+                    // A real timer is the point (futures-timer without a runtime); its
+                    // hour-long wait never fires: batches close by size or at the end.
                     sluicegate_rt::FuturesTimerSleeper,
                 )
                 .sink(move |b: Vec<u32>| {

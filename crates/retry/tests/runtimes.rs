@@ -181,6 +181,8 @@ mod tokio_rt {
 
     #[test]
     fn real_sleeper() {
+        // Real time is the point: this executor's own timer adapter is under
+        // test. Every wait is zero-length, so nothing waits in real time.
         paused().block_on(real_sleeper_zero_delays(TokioSleeper));
     }
 
@@ -216,6 +218,8 @@ mod smol_rt {
 
     #[test]
     fn real_sleeper() {
+        // Real time is the point: this executor's own timer adapter is under
+        // test. Every wait is zero-length, so nothing waits in real time.
         smol::block_on(real_sleeper_zero_delays(SmolSleeper));
     }
 
@@ -254,6 +258,8 @@ mod threads_rt {
 
     #[test]
     fn real_sleepers_without_any_runtime() {
+        // Real time is the point: this executor's own timer adapter is under
+        // test. Every wait is zero-length, so nothing waits in real time.
         sluicegate_rt::block_on(real_sleeper_zero_delays(ThreadSleeper));
         sluicegate_rt::block_on(real_sleeper_zero_delays(FuturesTimerSleeper));
     }
