@@ -2,8 +2,8 @@
 //! draining or aborted; the error stream and policy; the totals; the clock.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::Instant;
 
 use event_listener::Event;
@@ -11,6 +11,7 @@ use sluicegate_rt::Clock;
 
 use crate::error::PipelineError;
 use crate::stats::{Ledger, Outcome, StageCounters};
+use crate::sync::{AtomicU8, Ordering, RwLock, RwLockReadGuard};
 
 const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
@@ -39,6 +40,11 @@ pub(crate) struct Control<E> {
     reason: AtomicU8,
     /// Notified when `state` changes (wakes emitters).
     pub(crate) event: Event,
+    /// Held (shared) by an emitter from its last stop check until its item
+    /// is in the first buffer; [`close`](Self::close) takes it (exclusive)
+    /// once, so every emit either put its item in before the run empties
+    /// the buffers, or sees the stop and hands its item back.
+    gate: RwLock<()>,
     fail_fast: AtomicBool,
     errors: async_channel::Sender<PipelineError<E>>,
     pub(crate) ledger: Arc<Ledger>,
@@ -52,6 +58,7 @@ impl<E> Control<E> {
             state: AtomicU8::new(RUNNING),
             reason: AtomicU8::new(0),
             event: Event::new(),
+            gate: RwLock::new(()),
             fail_fast: AtomicBool::new(false),
             errors: tx,
             ledger: Arc::default(),
@@ -126,12 +133,25 @@ impl<E> Control<E> {
         }
     }
 
+    /// Enters the section in which an emitter checks that the run takes
+    /// items and, if it does, counts and queues its item. Keep it short and
+    /// never wait inside: [`close`](Self::close) waits for it to end.
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        Entered {
+            _shared: self.gate.read().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
     /// The run is over: nothing is taken any more (emitters get their item
-    /// back); the outcome stays what it was.
+    /// back); the outcome stays what it was. Returns once no emitter is
+    /// still inside [`enter`](Self::enter)'s section, so whatever an
+    /// emitter queued is in the buffer for the caller to empty (and count),
+    /// and every later emit sees the stop.
     pub(crate) fn close(&self) {
         if self.state.swap(ABORTED, Ordering::AcqRel) != ABORTED {
             self.event.notify(usize::MAX);
         }
+        drop(self.gate.write().unwrap_or_else(PoisonError::into_inner));
         // The error stream ends once the errors in it are read.
         self.errors.close();
     }
@@ -190,6 +210,11 @@ impl<E> Control<E> {
         StageCounters::add(&stage.discarded, elements);
         StageCounters::add(&self.ledger.discarded, items);
     }
+}
+
+/// Proof of being inside the emit section of [`Control::enter`].
+pub(crate) struct Entered<'a> {
+    _shared: RwLockReadGuard<'a, ()>,
 }
 
 fn code(outcome: Outcome) -> u8 {

@@ -235,7 +235,10 @@ impl<T, E> Future for Emit<'_, T, E> {
                 let Ok(permit) = permit else {
                     return stopped(&mut this.item);
                 };
-                // Re-check: a stop that came while we waited wins.
+                // Re-check: a stop that came while we waited wins. From
+                // here until the item is queued the run cannot end (see
+                // `Control::enter`): the run empties the buffer after us.
+                let _entered = emitter.control.enter();
                 if !emitter.control.is_running() {
                     return stopped(&mut this.item);
                 }
