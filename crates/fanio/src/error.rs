@@ -59,24 +59,54 @@ pub enum FanOutError<T> {
         /// The panic message.
         message: String,
     },
+    /// The executor dropped this worker's task (a runtime shutting down, a
+    /// task handle aborted) while it was running an item: that item, moved
+    /// into the worker function, is lost with its result, and this error
+    /// stands for it. Counted in [`WorkerStats::lost`](crate::WorkerStats::lost).
+    #[error("worker {worker} was dropped by its executor while running an item")]
+    WorkerDropped {
+        /// The index of the worker (`0..workers`).
+        worker: usize,
+    },
+    /// This item was routed to worker `worker`, but a task of the fan-out
+    /// was dropped by its executor before the item could be started: the
+    /// worker's (every worker of its queue is gone), or the feeder's while
+    /// it held the item. The item is handed back here, unprocessed.
+    /// Counted in [`FanOutStats::unstarted`](crate::FanOutStats::unstarted).
+    #[error("worker {worker} is gone: its item was never started")]
+    Unstarted {
+        /// The worker (`0..workers`) the item was routed to.
+        worker: usize,
+        /// The item, unprocessed.
+        item: T,
+    },
+    /// The executor dropped the feeder task (which reads the input) before
+    /// the input ended: the rest of the input was not read, and was dropped
+    /// with the task. An item the feeder held comes back as
+    /// [`Unstarted`](Self::Unstarted). Reported once.
+    #[error("the feeder task was dropped by its executor before the input ended")]
+    FeederDropped,
 }
 
 impl<T> FanOutError<T> {
-    /// The item handed back, if any (only for
-    /// [`KeyPanicked`](Self::KeyPanicked)).
+    /// The item handed back, if any (for
+    /// [`KeyPanicked`](Self::KeyPanicked) and [`Unstarted`](Self::Unstarted)).
     pub fn into_item(self) -> Option<T> {
         match self {
-            Self::KeyPanicked { item, .. } => Some(item),
+            Self::KeyPanicked { item, .. } | Self::Unstarted { item, .. } => Some(item),
             _ => None,
         }
     }
 
-    /// The panic message.
+    /// The panic message, or `""` for the errors that are not panics
+    /// ([`WorkerDropped`](Self::WorkerDropped),
+    /// [`Unstarted`](Self::Unstarted), [`FeederDropped`](Self::FeederDropped)).
     pub fn message(&self) -> &str {
         match self {
             Self::WorkerPanicked { message, .. }
             | Self::InputPanicked { message }
             | Self::KeyPanicked { message, .. } => message,
+            Self::WorkerDropped { .. } | Self::Unstarted { .. } | Self::FeederDropped => "",
         }
     }
 }
@@ -97,6 +127,15 @@ impl<T> fmt::Debug for FanOutError<T> {
                 .debug_struct("KeyPanicked")
                 .field("message", message)
                 .finish_non_exhaustive(),
+            Self::WorkerDropped { worker } => f
+                .debug_struct("WorkerDropped")
+                .field("worker", worker)
+                .finish(),
+            Self::Unstarted { worker, .. } => f
+                .debug_struct("Unstarted")
+                .field("worker", worker)
+                .finish_non_exhaustive(),
+            Self::FeederDropped => f.write_str("FeederDropped"),
         }
     }
 }

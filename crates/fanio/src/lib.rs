@@ -65,7 +65,11 @@
 //!   **items of one key keep their order**. A panic in the worker function
 //!   becomes a typed [`FanOutError::WorkerPanicked`] in the output and the
 //!   worker goes on; [`FanOut::cancel`] hands back unstarted items and
-//!   pending results; per-worker [`stats`](FanOut::stats).
+//!   pending results; per-worker [`stats`](FanOut::stats). A task dropped
+//!   by its executor (a runtime shutting down, an aborted task) is
+//!   reported in the output, with the items it could not process handed
+//!   back ([`FanOutError::WorkerDropped`], [`FanOutError::Unstarted`],
+//!   [`FanOutError::FeederDropped`]).
 //! - **Broadcast.** [`broadcast`] gives a [`Publisher`]; each
 //!   [`Subscriber`] gets every item sent after it subscribed, through a
 //!   bounded buffer of its own. A slow subscriber either holds the
@@ -81,10 +85,13 @@
 //! - **Fan-out:** every item taken from the input is started by a worker,
 //!   handed back by [`FanOut::cancel`] (or counted as abandoned if the
 //!   output was dropped), or handed back inside
-//!   [`FanOutError::KeyPanicked`]; every started item yields a result or a
-//!   `WorkerPanicked` error, which is delivered or counted as discarded
-//!   (output dropped, or a cancel given up part-way). See [`FanOutStats`] and
-//!   [`is_balanced`](FanOutStats::is_balanced).
+//!   [`FanOutError::KeyPanicked`] or [`FanOutError::Unstarted`]; every
+//!   started item yields a result, a `WorkerPanicked` error, or (its task
+//!   dropped by the executor mid-item) a `WorkerDropped` error, each of
+//!   which is delivered or counted as discarded (output dropped, or a
+//!   cancel given up part-way). A task dropped by its executor (a runtime
+//!   shutting down) never hangs the output nor loses an item silently. See
+//!   [`FanOutStats`] and [`is_balanced`](FanOutStats::is_balanced).
 //! - **Broadcast:** per subscriber, `sent_to == delivered + buffered +
 //!   dropped` ([`SubscriberStats`]), and drops are marked in its stream.
 //!   A send with no subscriber hands the item back
@@ -110,8 +117,8 @@
 //! # Features
 //!
 //! None is on by default, and with none on the crate needs only `std`,
-//! async-channel, event-listener, futures-core, pin-project-lite,
-//! thiserror and sluicegate-rt. `tokio`, `smol`, `futures-timer` and
+//! event-listener, futures-core, pin-project-lite, thiserror and
+//! sluicegate-rt. `tokio`, `smol`, `futures-timer` and
 //! `threads` switch on the matching sluicegate-rt adapters, re-exported as
 //! [`rt`].
 //!
@@ -133,6 +140,7 @@ mod error;
 mod fan_out;
 mod merge;
 mod ready;
+mod ring;
 mod sync;
 mod unwind;
 

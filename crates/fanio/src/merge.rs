@@ -1,6 +1,5 @@
 //! [`Merge`]: fair fan-in of N streams into one.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use futures_core::Stream;
 use futures_core::stream::FusedStream;
 
 use crate::ready::{Inbox, Node};
+use crate::ring::Ring;
 
 /// Merges `streams` into one [`Merge`] stream that yields their items as
 /// they come, fairly, and ends when every one of them has ended.
@@ -45,9 +45,10 @@ where
 ///   back of the queue. Among sources that are always ready this is exact
 ///   round-robin: over any window of `k * n` items, each of `n` such
 ///   sources yields `k`, so equal-rate sources get equal shares.
-/// - A source that becomes ready joins the back of the queue at the end of
-///   the current round (the lock on woken sources is taken once per round,
-///   not once per item), so it waits for at most two items from each other
+/// - A source that becomes ready joins the back of the queue before the
+///   next turn (woken sources wait in a shared inbox, looked at before
+///   every turn: one flag load when it is empty, its lock taken only when
+///   a source was woken), so it waits for at most one item from each other
 ///   source: **no source can starve another**, however fast it is. (`futures::stream::select_all`
 ///   rests on `FuturesUnordered`, which can poll one busy future many
 ///   times in a row; tokio-stream's `merge` and `StreamMap` pick a random
@@ -80,11 +81,9 @@ pub struct Merge<S> {
     entries: Vec<Entry<S>>,
     /// Indices of sources to poll, in turn order. Owned by the merge; the
     /// shared inbox only feeds it.
-    ready: VecDeque<usize>,
+    ready: Ring,
     inbox: Arc<Inbox>,
     active: usize,
-    /// Turns left before woken sources are taken from the inbox.
-    round_left: usize,
 }
 
 struct Entry<S> {
@@ -117,10 +116,9 @@ impl<S> Merge<S> {
     pub fn new() -> Self {
         Self {
             entries: Vec::new(),
-            ready: VecDeque::new(),
+            ready: Ring::new(),
             inbox: Arc::new(Inbox::new()),
             active: 0,
-            round_left: 0,
         }
     }
 
@@ -143,6 +141,7 @@ impl<S> Merge<S> {
             waker,
             yielded: 0,
         });
+        self.ready.reserve_for(self.entries.len());
         self.ready.push_back(index);
         self.active += 1;
         index
@@ -176,30 +175,114 @@ impl<S> Merge<S> {
 }
 
 impl<S> Merge<S> {
-    /// Takes woken sources into the ready queue once per round (so they
-    /// wait for at most one item of each source ahead of them) and
-    /// whenever nothing else is ready; with nothing ready at all, ends
-    /// (`Some(Ready(None))`) or sleeps (`Some(Pending)`).
+    /// Takes woken sources into the ready queue (so they wait for at
+    /// most one item of each source ahead of them); with nothing ready at
+    /// all, ends (`Some(Ready(None))`) or sleeps (`Some(Pending)`).
     #[inline]
     fn refill(&mut self, cx: &Context<'_>) -> Option<Poll<Option<S::Item>>>
     where
         S: Stream,
     {
-        if self.round_left != 0 && !self.ready.is_empty() {
+        if !self.ready.is_empty() {
+            self.inbox.drain_into(&mut self.ready);
             return None;
         }
-        if self.ready.is_empty() {
-            if self.active == 0 {
-                return Some(Poll::Ready(None));
-            }
-            if !self.inbox.drain_or_register(&mut self.ready, cx.waker()) {
-                return Some(Poll::Pending);
-            }
-        } else {
-            self.inbox.drain_into(&mut self.ready);
+        if self.active == 0 {
+            return Some(Poll::Ready(None));
         }
-        self.round_left = self.ready.len();
+        if !self.inbox.drain_or_register(&mut self.ready, cx.waker()) {
+            return Some(Poll::Pending);
+        }
         None
+    }
+}
+
+/// What one turn of the front source gave.
+enum Turn<T> {
+    /// An item: the source went to the back of the queue.
+    Item(T),
+    /// No item (pending, ended, or a stale entry): the source left the
+    /// front of the queue (requeued at the back if a wake came during the
+    /// poll).
+    Other,
+}
+
+impl<S: Stream> Merge<S> {
+    /// Gives the front source of the ready queue (not empty) its turn.
+    #[inline(always)]
+    fn turn(&mut self) -> Turn<S::Item> {
+        let index = self.ready.front();
+        let entry = &mut self.entries[index];
+        let wakes = entry.node.wakes();
+        // A panicking source would otherwise stay marked queued: dropped
+        // as ended, its stale entry leaves the queue on its next turn.
+        let mut guard = EndOnUnwind {
+            stream: &mut entry.stream,
+            active: &mut self.active,
+        };
+        let polled = guard.poll_next(&entry.waker);
+        std::mem::forget(guard);
+        match polled {
+            Some(Poll::Ready(Some(item))) => {
+                entry.yielded += 1;
+                // It may have more: still queued, back of the queue.
+                self.ready.rotate(index);
+                return Turn::Item(item);
+            }
+            Some(Poll::Ready(None)) => {
+                // Stays marked queued: later wakes are no-ops.
+                entry.stream = None;
+                self.active -= 1;
+                self.ready.pop_front();
+            }
+            Some(Poll::Pending) => {
+                self.ready.pop_front();
+                if entry.node.park(wakes) {
+                    self.ready.push_back(index);
+                }
+            }
+            // Ended: a stale wake (or a source that panicked).
+            None => {
+                self.ready.pop_front();
+            }
+        }
+        Turn::Other
+    }
+
+    /// Turns until an item comes, every source has ended, or none is
+    /// ready (after the fast path's turn, if it took one).
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &Context<'_>) -> Poll<Option<S::Item>> {
+        if let Some(done) = self.refill(cx) {
+            return done;
+        }
+        // Each source about once per call: enough for one full round,
+        // plus one poll for each source woken while this call runs (taken
+        // from the inbox), up to one per active source in all: a source
+        // woken by another's poll is polled now, not after a spurious
+        // `Pending`, and sources waking each other still cannot trap the
+        // call.
+        // (After a fast-path turn that gave no item, the sources behind it:
+        // the call still polls each source about once.)
+        let mut budget = self.ready.len();
+        let mut extra = self.active;
+        loop {
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            budget -= 1;
+            if let Turn::Item(item) = self.turn() {
+                return Poll::Ready(Some(item));
+            }
+            let before = self.ready.len();
+            if let Some(done) = self.refill(cx) {
+                return done;
+            }
+            let woken = self.ready.len().saturating_sub(before).min(extra);
+            extra -= woken;
+            budget += woken;
+        }
     }
 }
 
@@ -230,70 +313,24 @@ impl<S> Extend<S> for Merge<S> {
 impl<S: Stream> Stream for Merge<S> {
     type Item = S::Item;
 
+    #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         // `Merge` is `Unpin`: sources are boxed.
         let this = self.get_mut();
-        if let Some(done) = this.refill(cx) {
-            return done;
-        }
-        // Each source about once per call: enough for one full round,
-        // plus one poll for each source woken while this call runs (taken
-        // from the inbox), up to one per active source in all: a source
-        // woken by another's poll is polled now, not after a spurious
-        // `Pending`, and sources waking each other still cannot trap the
-        // call.
-        let mut budget = this.ready.len();
-        let mut extra = this.active;
-        loop {
-            if budget == 0 {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+        // Fast path: sources woken since the last turn join the queue (one
+        // flag load when there are none), then the front source takes its
+        // turn. A source that yields goes to the back of the queue (one
+        // rotation of the ring); any other outcome is settled by the slow
+        // path, which counts this poll against its budget.
+        this.inbox.drain_into(&mut this.ready);
+        if !this.ready.is_empty() {
+            match this.turn() {
+                Turn::Item(item) => return Poll::Ready(Some(item)),
+                Turn::Other => return this.poll_slow(cx),
             }
-            budget -= 1;
-            let Some(index) = this.ready.pop_front() else {
-                return Poll::Pending; // unreachable: `refill` left it non-empty
-            };
-            this.round_left = this.round_left.saturating_sub(1);
-            let entry = &mut this.entries[index];
-            if entry.stream.is_some() {
-                let wakes = entry.node.wakes();
-                // A panicking source would otherwise stay marked queued
-                // but in no queue: never polled again, never ended.
-                let mut guard = EndOnUnwind {
-                    stream: &mut entry.stream,
-                    active: &mut this.active,
-                };
-                let polled = guard.poll_next(&entry.waker);
-                std::mem::forget(guard);
-                match polled {
-                    Poll::Ready(Some(item)) => {
-                        entry.yielded += 1;
-                        // It may have more: still queued, back of the queue.
-                        this.ready.push_back(index);
-                        return Poll::Ready(Some(item));
-                    }
-                    Poll::Ready(None) => {
-                        // Stays marked queued: later wakes are no-ops.
-                        entry.stream = None;
-                        this.active -= 1;
-                    }
-                    Poll::Pending => {
-                        if entry.node.park(wakes) {
-                            this.ready.push_back(index);
-                        }
-                    }
-                }
-            } // else: ended; a stale wake
-            let before = this.ready.len();
-            if let Some(done) = this.refill(cx) {
-                return done;
-            }
-            let woken = this.ready.len().saturating_sub(before).min(extra);
-            extra -= woken;
-            budget += woken;
         }
+        this.poll_slow(cx)
     }
-
     fn size_hint(&self) -> (usize, Option<usize>) {
         let mut low = 0usize;
         let mut high = Some(0usize);
@@ -318,12 +355,12 @@ struct EndOnUnwind<'a, S> {
 }
 
 impl<S: Stream> EndOnUnwind<'_, S> {
+    /// Polls the source, or `None` if it has ended (a stale entry).
     #[inline]
-    fn poll_next(&mut self, waker: &Waker) -> Poll<Option<S::Item>> {
-        match self.stream.as_mut() {
-            Some(stream) => stream.as_mut().poll_next(&mut Context::from_waker(waker)),
-            None => Poll::Ready(None), // unreachable: checked by the caller
-        }
+    fn poll_next(&mut self, waker: &Waker) -> Option<Poll<Option<S::Item>>> {
+        self.stream
+            .as_mut()
+            .map(|stream| stream.as_mut().poll_next(&mut Context::from_waker(waker)))
     }
 }
 

@@ -17,10 +17,10 @@
 //!   by the flag), in which case the merge requeues it itself. So a busy,
 //!   always-ready source costs no atomic read-modify-write per item.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 
+use crate::ring::Ring;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
 
 /// Source indices woken since the merge last looked, and the waker of the
@@ -51,14 +51,14 @@ impl Inbox {
     /// Moves the woken indices, in wake order, to the back of `ready`
     /// (skipped when the hint says there are none).
     #[inline]
-    pub(crate) fn drain_into(&self, ready: &mut VecDeque<usize>) {
+    pub(crate) fn drain_into(&self, ready: &mut Ring) {
         if self.hint.load(Ordering::Acquire) {
             self.drain_slow(ready);
         }
     }
 
     #[cold]
-    fn drain_slow(&self, ready: &mut VecDeque<usize>) {
+    fn drain_slow(&self, ready: &mut Ring) {
         if self.hint.swap(false, Ordering::AcqRel) {
             ready.extend(lock(&self.state).woken.drain(..));
         }
@@ -67,7 +67,7 @@ impl Inbox {
     /// With nothing ready: takes the woken indices if there are any
     /// (returns true), or else stores `waker` to be woken by the next
     /// source wake (returns false), atomically.
-    pub(crate) fn drain_or_register(&self, ready: &mut VecDeque<usize>, waker: &Waker) -> bool {
+    pub(crate) fn drain_or_register(&self, ready: &mut Ring, waker: &Waker) -> bool {
         let mut state = lock(&self.state);
         if !state.woken.is_empty() {
             ready.extend(state.woken.drain(..));

@@ -400,8 +400,16 @@ fn tasks_dropped_unrun_by_their_executor_count_as_exited() {
     let out = fan_out(stream::iter(0u32..3), 2, &spawner, |i| async move { i }).unwrap();
     let s = out.stats();
     assert!(s.finished, "no task is alive: {s:?}");
+    let handle = out.stats_handle();
     let got: Vec<_> = sluicegate_fanio::rt::block_on(out.collect());
-    assert!(got.is_empty());
+    // The input was never read: the output says so rather than ending as
+    // if it had been empty.
+    assert!(
+        matches!(got[..], [Err(FanOutError::FeederDropped)]),
+        "{got:?}"
+    );
+    let s = handle.stats();
+    assert!(s.feeder_dropped && s.is_balanced(), "{s:?}");
 }
 
 #[test]

@@ -110,6 +110,29 @@ fn an_always_ready_source_cannot_starve_slow_ones() {
 }
 
 #[test]
+fn a_woken_source_waits_for_at_most_one_item_of_each_other_source() {
+    // Three always-ready sources and one channel: whenever an item is sent
+    // to the channel, it comes out within 4 merged items (at most one of
+    // each busy source first), whatever the phase of the rotation.
+    let (tx, rx) = async_channel::unbounded::<usize>();
+    let mut merged: Merge<_> = Merge::new();
+    for _ in 0..3 {
+        merged.push(stream::repeat(usize::MAX).boxed());
+    }
+    merged.push(rx.boxed());
+    for phase in 0..50 {
+        for _ in 0..phase % 5 {
+            assert_eq!(poll_once(&mut merged), Poll::Ready(Some(usize::MAX)));
+        }
+        tx.try_send(phase).unwrap();
+        assert!(
+            (1..=4).any(|_| poll_once(&mut merged) == Poll::Ready(Some(phase))),
+            "phase {phase}: the woken item waited more than 4 items"
+        );
+    }
+}
+
+#[test]
 fn ends_exactly_when_every_source_has_ended() {
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..5).map(|_| async_channel::unbounded::<u32>()).unzip();
     let mut merged = merge(rxs);

@@ -10,10 +10,11 @@ use futures_core::Stream;
 use sluicegate_rt::Spawner;
 
 use super::distribution::Distribution;
+use super::feeder::{self, Feeder};
 use super::output::FanOut;
 use super::shared::{Alive, Shared};
 use super::stats::Counters;
-use super::{feeder, worker};
+use super::worker::{self, Worker};
 use crate::error::ConfigError;
 
 /// The most workers a fan-out takes (65,536): each is a task with its own
@@ -161,7 +162,8 @@ impl<T> FanOutBuilder<T> {
 
     /// The capacity of the shared queue, or of each worker's queue under
     /// [`Distribution::Keyed`] (default [`DEFAULT_CAPACITY`]). When full,
-    /// the input is not polled. Allocated up front: see [`MAX_CAPACITY`].
+    /// the input is not polled until the queue is half empty again (the
+    /// feeder refills in runs). Allocated up front: see [`MAX_CAPACITY`].
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -228,34 +230,40 @@ impl<T> FanOutBuilder<T> {
             Distribution::Shared => None,
             Distribution::Keyed(key) => Some(key),
         };
-        let (senders, receivers): (Vec<_>, Vec<_>) = (0..queues)
-            .map(|_| async_channel::bounded::<T>(self.capacity))
-            .unzip();
-        let (out_tx, out_rx) = async_channel::bounded(self.output_capacity);
         let counters = Arc::new(Counters::new(self.workers));
-        let shared = Arc::new(Shared::new(counters, receivers.clone().into_boxed_slice()));
+        let shared = Arc::new(Shared::new(
+            counters,
+            self.workers,
+            key.is_some(),
+            self.capacity,
+            self.output_capacity,
+        ));
         let f = Arc::new(f);
         for index in 0..self.workers {
-            let queue = receivers[index % queues].clone();
-            spawner.spawn(worker::run(
+            let (q, rid) = if queues == 1 { (0, index) } else { (index, 0) };
+            let w = Worker {
                 index,
-                Arc::clone(&shared),
-                queue,
-                out_tx.clone(),
-                Arc::clone(&f),
-                Alive(Arc::clone(&shared.counters)),
-            ));
+                q,
+                rid,
+                shared: Arc::clone(&shared),
+                running: false,
+                pending: None,
+                alive: Some(Alive(Arc::clone(&shared.counters))),
+            };
+            spawner.spawn(worker::run(w, Arc::clone(&f)));
         }
-        drop(receivers);
-        spawner.spawn(feeder::run(
-            input,
-            Arc::clone(&shared),
+        let feeder = Feeder {
+            shared: Arc::clone(&shared),
             key,
-            senders,
-            out_tx,
-            Alive(Arc::clone(&shared.counters)),
-        ));
-        Ok(FanOut::new(out_rx, shared))
+            id: self.workers,
+            held_q: 0,
+            held: None,
+            pending: None,
+            done: false,
+            alive: Some(Alive(Arc::clone(&shared.counters))),
+        };
+        spawner.spawn(feeder::run(input, feeder));
+        Ok(FanOut::new(shared))
     }
 }
 

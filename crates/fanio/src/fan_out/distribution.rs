@@ -16,7 +16,8 @@ pub enum Distribution<T> {
     /// its own and handles its items one at a time, so **items with the
     /// same key are processed, and their results emitted, in input
     /// order**. A full worker queue holds up the input (head-of-line
-    /// blocking) until that worker catches up: that is the price of order.
+    /// blocking) until that worker catches up (the feeder refills a full
+    /// queue once it is half empty again): that is the price of order.
     Keyed(KeyFn<T>),
 }
 

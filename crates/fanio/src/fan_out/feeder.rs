@@ -1,6 +1,9 @@
 //! The feeder task: pulls the input stream and routes each item to a
 //! worker queue, waiting while that queue is full (backpressure reaches the
-//! input), until the input ends or the fan-out is cancelled.
+//! input), until the input ends or the fan-out is cancelled. Its state
+//! lives in a [`Feeder`] guard, so that if the executor drops the task,
+//! the item it held comes back in the output and the early end of the
+//! input is reported.
 
 use std::future::poll_fn;
 use std::pin::{Pin, pin};
@@ -12,9 +15,8 @@ use event_listener::EventListener;
 use futures_core::Stream;
 
 use super::distribution::KeyFn;
-use super::shared::{Alive, Shared};
-use super::stats::bump;
-use super::worker::Out;
+use super::shared::{Alive, FEEDER, Outcome, Shared};
+use super::stats::{add_one, bump};
 use crate::error::FanOutError;
 use crate::unwind::catch;
 
@@ -28,9 +30,9 @@ enum Step<T> {
 /// The next input item, unless the fan-out is cancelled first. The cancel
 /// listener is polled only while the input is pending (a ready input needs
 /// no wake-up), so the hot path costs one flag load.
-fn next_step<S: Stream>(
+fn next_step<S: Stream, U>(
     cx: &mut Context<'_>,
-    shared: &Shared<S::Item>,
+    shared: &Shared<S::Item, U>,
     listener: &mut Option<EventListener>,
     mut input: Pin<&mut S>,
 ) -> Poll<Step<S::Item>> {
@@ -56,17 +58,68 @@ fn next_step<S: Stream>(
     }
 }
 
-pub(crate) async fn run<S, U>(
-    input: S,
-    shared: Arc<Shared<S::Item>>,
-    key: Option<KeyFn<S::Item>>,
-    queues: Vec<async_channel::Sender<S::Item>>,
-    out: Out<U, S::Item>,
-    _alive: Alive,
-) where
+/// The feeder task's state, made before the task is spawned.
+pub(crate) struct Feeder<T, U> {
+    /// Dropped first, after `drop` has settled everything else; the
+    /// output ends after that (see `drop`): once it has ended, every task
+    /// counts as exited.
+    pub(crate) alive: Option<Alive>,
+    pub(crate) shared: Arc<Shared<T, U>>,
+    pub(crate) key: Option<KeyFn<T>>,
+    /// Its sender id in the output queue (after the workers').
+    pub(crate) id: usize,
+    /// The queue `held` goes to.
+    pub(crate) held_q: usize,
+    /// An item taken from the input, waiting for room in queue `held_q`.
+    pub(crate) held: Option<T>,
+    /// An error waiting for room in the output.
+    pub(crate) pending: Option<Outcome<U, T>>,
+    /// Whether the loop ended on its own (input ended, panicked, or
+    /// cancel).
+    pub(crate) done: bool,
+}
+
+/// How routing one item to its queue ended.
+enum Routed {
+    Queued,
+    /// Every worker of the queue is gone; the item was handed back in the
+    /// output (or is waiting for room there in `pending`).
+    Unstarted,
+    Cancelled,
+}
+
+impl<T, U> Feeder<T, U> {
+    /// Puts `self.held` into queue `self.held_q`, waiting while the queue
+    /// is full (until it is half empty again); the item stays in
+    /// `self.held`, where the guard finds it if the task is dropped, until
+    /// it is in the queue.
+    async fn route(&mut self) -> Routed {
+        let q = self.held_q;
+        let queued =
+            poll_fn(|cx| self.shared.queues[q].poll_push(FEEDER, &mut self.held, cx)).await;
+        if queued {
+            return Routed::Queued;
+        }
+        let Some(item) = self.held.take() else {
+            return Routed::Queued; // unreachable: a closed queue leaves it
+        };
+        if self.shared.is_cancelled() {
+            self.shared.hand_back(item);
+            return Routed::Cancelled;
+        }
+        // Closed by its last worker, dropped by the executor.
+        bump(&self.shared.counters.unstarted);
+        self.pending = Some(Err(FanOutError::Unstarted { worker: q, item }));
+        Routed::Unstarted
+    }
+}
+
+pub(crate) async fn run<S, U>(input: S, mut f: Feeder<S::Item, U>)
+where
     S: Stream,
 {
-    let counters = Arc::clone(&shared.counters);
+    let shared = Arc::clone(&f.shared);
+    let counters = &shared.counters;
     let mut input = pin!(input);
     let mut listener = None;
     loop {
@@ -76,41 +129,68 @@ pub(crate) async fn run<S, U>(
             Step::End | Step::Cancelled => break,
             Step::Panicked(message) => {
                 bump(&counters.input_panics);
-                if out
-                    .send(Err(FanOutError::InputPanicked { message }))
-                    .await
-                    .is_err()
-                {
-                    bump(&counters.discarded);
-                }
+                f.pending = Some(Err(FanOutError::InputPanicked { message }));
+                shared.send_out(f.id, &mut f.pending).await;
                 break;
             }
         };
-        bump(&counters.taken);
-        let worker = match &key {
+        add_one(&counters.taken);
+        let worker = match &f.key {
             None => 0,
-            Some(key) => match catch(|| key.worker(&item, queues.len())) {
+            Some(key) => match catch(|| key.worker(&item, shared.queues.len())) {
                 Ok(worker) => worker,
                 Err(message) => {
                     bump(&counters.key_panics);
-                    if out
-                        .send(Err(FanOutError::KeyPanicked { item, message }))
-                        .await
-                        .is_err()
-                    {
-                        bump(&counters.discarded);
-                    }
+                    f.pending = Some(Err(FanOutError::KeyPanicked { item, message }));
+                    shared.send_out(f.id, &mut f.pending).await;
                     continue;
                 }
             },
         };
-        if let Err(async_channel::SendError(item)) = queues[worker].send(item).await {
-            // Closed: cancelled while waiting for room.
-            shared.hand_back(item);
-            break;
+        f.held_q = worker;
+        f.held = Some(item);
+        match f.route().await {
+            Routed::Queued => {}
+            Routed::Unstarted => {
+                shared.send_out(f.id, &mut f.pending).await;
+            }
+            Routed::Cancelled => break,
         }
     }
-    counters.input_done.store(true, Ordering::Release);
-    // Dropping `queues` lets the workers drain and exit; dropping `out`
-    // (with theirs) ends the output.
+    f.done = true;
+    // Dropping `f` lets the workers drain their queues and exit; once
+    // they are all done, the output ends.
+}
+
+impl<T, U> Drop for Feeder<T, U> {
+    fn drop(&mut self) {
+        let shared = &*self.shared;
+        if let Some(item) = self.held.take() {
+            let worker = self.held_q;
+            if shared.is_cancelled() {
+                shared.hand_back(item);
+            } else {
+                bump(&shared.counters.unstarted);
+                shared.emit(Err(FanOutError::Unstarted { worker, item }));
+            }
+        }
+        if let Some(outcome) = self.pending.take() {
+            shared.emit(outcome);
+        }
+        if !self.done && !shared.is_cancelled() {
+            // Dropped by the executor before the input ended: say so.
+            shared
+                .counters
+                .feeder_dropped
+                .store(true, Ordering::Relaxed);
+            shared.emit(Err(FanOutError::FeederDropped));
+        }
+        shared.counters.input_done.store(true, Ordering::Release);
+        drop(self.alive.take());
+        // The workers drain their queues and exit.
+        for q in &*shared.queues {
+            q.sender_done(FEEDER);
+        }
+        shared.out.sender_done(self.id);
+    }
 }

@@ -4,6 +4,7 @@ mod builder;
 mod distribution;
 mod feeder;
 mod output;
+mod queue;
 mod shared;
 mod stats;
 mod worker;

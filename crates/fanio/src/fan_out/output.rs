@@ -2,6 +2,7 @@
 //! hands back; [`StatsHandle`]: counters that outlive the output.
 
 use std::fmt;
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -9,8 +10,8 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use futures_core::stream::FusedStream;
 
-use super::shared::Shared;
-use super::stats::{Counters, FanOutStats, add, bump};
+use super::shared::{OUTPUT, Shared};
+use super::stats::{Counters, FanOutStats, add, add_one};
 use crate::error::FanOutError;
 
 /// The output of a fan-out: each item's result (or a [`FanOutError`]),
@@ -35,15 +36,35 @@ use crate::error::FanOutError;
 ///   are dropped and counted in [`FanOutStats::abandoned`], results still
 ///   computed are counted in [`FanOutStats::discarded`]; read them from a
 ///   [`StatsHandle`] taken beforehand. The tasks exit on their own.
+///
+/// # Tasks dropped by their executor
+///
+/// If the executor drops a worker or the feeder task while it runs (a
+/// runtime shutting down, an aborted task), the stream still ends, and
+/// reports what happened instead of losing it:
+///
+/// - the item a dropped worker was running is gone with its task:
+///   [`FanOutError::WorkerDropped`] stands for it; a result it was holding
+///   for room in the output is still delivered;
+/// - once every worker of a queue is gone (the worker, under
+///   [`Distribution::Keyed`](crate::Distribution::Keyed); all of them,
+///   under `Shared`), the items in that queue, and every later item routed
+///   to it, come back unstarted in [`FanOutError::Unstarted`] (the feeder
+///   goes on reading the input, so nothing is left unaccounted); the other
+///   keys go on, in order;
+/// - a dropped feeder hands back the item it held ([`Unstarted`](FanOutError::Unstarted))
+///   and reports, once, that the rest of the input was not read
+///   ([`FanOutError::FeederDropped`]).
+///
+/// These outcomes go into the output's buffer even when it is full (a
+/// dropped task cannot wait): at most two per task, plus what was queued
+/// for the workers that are gone.
 #[must_use = "streams do nothing unless polled"]
 pub struct FanOut<T, U> {
-    /// Boxed: async-channel's receiver is `!Unpin`, and `FanOut` has a
-    /// `Drop` that pin projection would complicate.
-    rx: Pin<Box<Results<T, U>>>,
-    shared: Arc<Shared<T>>,
+    shared: Arc<Shared<T, U>>,
+    /// Whether the stream has yielded `None`.
+    ended: bool,
 }
-
-type Results<T, U> = async_channel::Receiver<Result<U, FanOutError<T>>>;
 
 /// What [`FanOut::cancel`] hands back.
 #[non_exhaustive]
@@ -59,13 +80,10 @@ pub struct Cancelled<T, U> {
 }
 
 impl<T, U> FanOut<T, U> {
-    pub(crate) fn new(
-        rx: async_channel::Receiver<Result<U, FanOutError<T>>>,
-        shared: Arc<Shared<T>>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared<T, U>>) -> Self {
         Self {
-            rx: Box::pin(rx),
             shared,
+            ended: false,
         }
     }
 
@@ -104,7 +122,7 @@ impl<T, U> FanOut<T, U> {
         };
         // Ends once the feeder and every worker have exited; each hands
         // its unstarted items back before it does.
-        while let Ok(result) = self.rx.recv().await {
+        while let Some(result) = poll_fn(|cx| self.shared.out.poll_pop(OUTPUT, cx)).await {
             held.results.push(result);
         }
         let finished = std::mem::take(&mut held.results);
@@ -134,12 +152,12 @@ impl<T, U> Drop for FanOut<T, U> {
     fn drop(&mut self) {
         // Stop the input and the queued work: nobody will take results.
         self.shared.cancel(false);
-        // Results already buffered are discarded (later sends fail and
-        // are counted by their workers).
-        self.rx.close();
-        while self.rx.try_recv().is_ok() {
-            bump(&self.shared.counters.discarded);
-        }
+        // Results already buffered are discarded (later pushes fail and
+        // are counted by their tasks); tasks waiting for room are woken
+        // to find the output gone.
+        let buffered = self.shared.out.close_and_take();
+        add(&self.shared.counters.discarded, buffered.len());
+        drop(buffered);
     }
 }
 
@@ -147,9 +165,11 @@ impl<T, U> Stream for FanOut<T, U> {
     type Item = Result<U, FanOutError<T>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = self.rx.as_mut().poll_next(cx);
-        if let Poll::Ready(Some(_)) = &polled {
-            bump(&self.shared.counters.delivered);
+        let polled = self.shared.out.poll_pop(OUTPUT, cx);
+        match &polled {
+            Poll::Ready(Some(_)) => add_one(&self.shared.counters.delivered),
+            Poll::Ready(None) => self.ended = true,
+            Poll::Pending => {}
         }
         polled
     }
@@ -157,7 +177,7 @@ impl<T, U> Stream for FanOut<T, U> {
 
 impl<T, U> FusedStream for FanOut<T, U> {
     fn is_terminated(&self) -> bool {
-        self.rx.is_terminated()
+        self.ended || self.shared.out.is_ended()
     }
 }
 

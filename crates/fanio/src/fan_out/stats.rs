@@ -8,23 +8,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 ///
 /// # Accounting invariant
 ///
-/// Every item taken from the input is started by a worker, abandoned, or
-/// still queued; every started item completes or panics (or is running);
-/// every result (and error) is delivered, discarded, or still buffered in
-/// the output. Once the fan-out is [finished](FanOutStats::finished) (the
+/// Every item taken from the input is started by a worker, abandoned,
+/// handed back in the output, or still queued; every started item
+/// completes, panics or is lost with its task (or is running); every
+/// result (and error) is delivered, discarded, or still buffered in the
+/// output. Once the fan-out is [finished](FanOutStats::finished) (the
 /// first two lines) and its output has ended, been
 /// [cancelled](crate::FanOut::cancel) or dropped (the third: until then,
 /// results may still wait in the output's buffer, counted in neither):
 ///
 /// ```text
-/// taken == started + abandoned + key_panics     (started = sum over workers)
-/// started == completed + panicked               (sums over workers)
-/// completed + panicked + key_panics + input_panics == delivered + discarded
+/// taken == started + abandoned + key_panics + unstarted   (started = sum over workers)
+/// started == completed + panicked + lost                  (sums over workers)
+/// completed + panicked + lost + key_panics + input_panics + unstarted
+///     + feeder_dropped (0 or 1) == delivered + discarded
 /// ```
 ///
-/// (a key-function panic hands its item back in the output, so it counts
-/// as taken and delivered, never started). The counters are read one by one, so a snapshot taken while
-/// items move may be off by the items in flight.
+/// (a key-function panic or an [`Unstarted`](crate::FanOutError::Unstarted)
+/// error hands its item back in the output, so it counts as taken and
+/// delivered, never started; a task dropped by its executor is reported
+/// by an error, never silently). The counters are read one by one, so a
+/// snapshot taken while items move may be off by the items in flight.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct FanOutStats {
@@ -51,7 +55,16 @@ pub struct FanOutStats {
     /// Panics of the key function, each reported in the output, with its
     /// item, as [`FanOutError::KeyPanicked`](crate::FanOutError::KeyPanicked).
     pub key_panics: u64,
-    /// Whether the input has ended (or panicked, or was cancelled).
+    /// Items taken but handed back in the output, unstarted, as
+    /// [`FanOutError::Unstarted`](crate::FanOutError::Unstarted), because
+    /// a task of the fan-out was dropped by its executor.
+    pub unstarted: u64,
+    /// Whether the executor dropped the feeder task before the input ended
+    /// (reported once as
+    /// [`FanOutError::FeederDropped`](crate::FanOutError::FeederDropped)).
+    pub feeder_dropped: bool,
+    /// Whether the input has ended (or panicked, or was cancelled, or the
+    /// feeder task was dropped).
     pub input_done: bool,
     /// Whether every worker and the feeder task have exited.
     pub finished: bool,
@@ -75,16 +88,28 @@ impl FanOutStats {
         self.workers.iter().map(|w| w.panicked).sum()
     }
 
+    /// Items lost with a worker task dropped by its executor while it ran
+    /// them, over all workers (each reported as
+    /// [`FanOutError::WorkerDropped`](crate::FanOutError::WorkerDropped)).
+    pub fn lost(&self) -> u64 {
+        self.workers.iter().map(|w| w.lost).sum()
+    }
+
     /// Whether the accounting invariant (see above) holds. Meaningful once
     /// [`finished`](Self::finished) and the output has ended (read to its
     /// end, cancelled or dropped): a finished fan-out whose last results
     /// still wait in the output's buffer is not balanced yet.
     pub fn is_balanced(&self) -> bool {
         let started = self.started();
-        let done = self.completed() + self.panicked();
-        self.taken == started + self.abandoned + self.key_panics
+        let done = self.completed() + self.panicked() + self.lost();
+        self.taken == started + self.abandoned + self.key_panics + self.unstarted
             && started == done
-            && done + self.key_panics + self.input_panics == self.delivered + self.discarded
+            && done
+                + self.key_panics
+                + self.input_panics
+                + self.unstarted
+                + u64::from(self.feeder_dropped)
+                == self.delivered + self.discarded
     }
 }
 
@@ -98,6 +123,10 @@ pub struct WorkerStats {
     pub completed: u64,
     /// Items whose worker function panicked.
     pub panicked: u64,
+    /// Items lost because the executor dropped this worker's task while it
+    /// ran them (0 or 1), each reported as
+    /// [`FanOutError::WorkerDropped`](crate::FanOutError::WorkerDropped).
+    pub lost: u64,
     /// Whether the worker is running its function on an item now.
     pub busy: bool,
 }
@@ -112,6 +141,8 @@ pub(crate) struct Counters {
     pub(crate) abandoned: AtomicU64,
     pub(crate) input_panics: AtomicU64,
     pub(crate) key_panics: AtomicU64,
+    pub(crate) unstarted: AtomicU64,
+    pub(crate) feeder_dropped: AtomicBool,
     pub(crate) input_done: AtomicBool,
     /// Worker and feeder tasks not yet exited (or not yet started).
     pub(crate) alive: AtomicUsize,
@@ -137,17 +168,21 @@ impl Counters {
         let abandoned = self.abandoned.load(Ordering::Relaxed);
         let key_panics = self.key_panics.load(Ordering::Relaxed);
         let input_panics = self.input_panics.load(Ordering::Relaxed);
+        let unstarted = self.unstarted.load(Ordering::Relaxed);
+        let feeder_dropped = self.feeder_dropped.load(Ordering::Relaxed);
         let input_done = self.input_done.load(Ordering::Relaxed);
         let taken = self.taken.load(Ordering::Relaxed);
         let started: u64 = workers.iter().map(|w| w.started).sum();
         FanOutStats {
             taken,
-            queued: taken.saturating_sub(started + abandoned + key_panics),
+            queued: taken.saturating_sub(started + abandoned + key_panics + unstarted),
             delivered,
             discarded,
             abandoned,
             input_panics,
             key_panics,
+            unstarted,
+            feeder_dropped,
             input_done,
             finished,
             workers,
@@ -160,6 +195,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) started: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) panicked: AtomicU64,
+    pub(crate) lost: AtomicU64,
     pub(crate) busy: AtomicBool,
 }
 
@@ -169,9 +205,17 @@ impl WorkerCounters {
             started: self.started.load(Ordering::Relaxed),
             completed: self.completed.load(Ordering::Relaxed),
             panicked: self.panicked.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
             busy: self.busy.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Adds 1 to a counter only one task writes (a load and a store: no
+/// read-modify-write, as readers only need each value to be one it had).
+#[inline]
+pub(crate) fn add_one(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 pub(crate) fn bump(c: &AtomicU64) {

@@ -105,3 +105,61 @@ impl Spawner for Counting {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// A spawner whose tasks the test can abort, like an executor dropping a
+/// task it has already polled (a runtime shutting down, an aborted
+/// handle): each spawned future is wrapped so that [`Abortable::abort`]
+/// drops it, at once, in the caller's thread; the wrapper then ends on its
+/// next poll. Tasks are numbered in spawn order (a fan-out spawns its
+/// workers `0..n`, then its feeder, `n`).
+#[derive(Clone)]
+pub struct Abortable {
+    inner: Arc<dyn Fn(BoxFuture) + Send + Sync>,
+    slots: Arc<std::sync::Mutex<Vec<Slot>>>,
+}
+
+/// An abortable task's future, `None` once aborted or ended.
+type Slot = Arc<std::sync::Mutex<Option<BoxFuture>>>;
+
+impl Abortable {
+    /// Runs the wrapped tasks on `inner`.
+    pub fn new(inner: impl Spawner + Send + Sync + 'static) -> Self {
+        Self {
+            inner: Arc::new(move |f: BoxFuture| inner.spawn(f)),
+            slots: Arc::default(),
+        }
+    }
+
+    /// Drops task `i` now (a no-op if it has ended).
+    pub fn abort(&self, i: usize) {
+        let slot = Arc::clone(&self.slots.lock().unwrap()[i]);
+        let fut = slot.lock().unwrap().take();
+        drop(fut);
+    }
+
+    /// Tasks spawned so far.
+    pub fn spawned(&self) -> usize {
+        self.slots.lock().unwrap().len()
+    }
+}
+
+impl Spawner for Abortable {
+    fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let slot: Slot = Arc::new(std::sync::Mutex::new(Some(Box::pin(fut))));
+        self.slots.lock().unwrap().push(Arc::clone(&slot));
+        (self.inner)(Box::pin(std::future::poll_fn(move |cx| {
+            let mut guard = slot.lock().unwrap();
+            let Some(fut) = guard.as_mut() else {
+                return std::task::Poll::Ready(());
+            };
+            let polled = fut.as_mut().poll(cx);
+            if polled.is_ready() {
+                *guard = None;
+            }
+            polled
+        })));
+    }
+}
