@@ -14,9 +14,10 @@ use crate::error::{ConfigError, PipelineError};
 use crate::run::{BufferProbe, Probe, Runnable};
 use crate::stage::ctx::Ctx;
 use crate::stage::{
-    BatchStage, Drain, Emitter, Fallible, Filter, FilterSync, GenSource, Generate, Infallible,
-    Join, Lend, Map, MapSync, NoDrivers, Order, Parallel, Plain, Pump, SinkOutput, SinkStage,
-    Source, TryMap, TryMapSync, Weighted,
+    BatchStage, Drain, Emitter, Fallible, Filter, FilterAsync, FilterFn, FilterSync, GenSource,
+    Generate, Infallible, Join, Lend, Map, MapAsync, MapFn, MapSync, NoDrivers, Order, Parallel,
+    Plain, Pump, SinkOutput, SinkStage, Source, TryMap, TryMapAsync, TryMapFn, TryMapSync,
+    Weighted,
 };
 use crate::stats::{Derived, StageCounters};
 
@@ -231,7 +232,7 @@ where
     {
         let ctx = self.parts.stage("map");
         Pipeline {
-            stream: Map::new(self.stream, f, ctx),
+            stream: Map::new(self.stream, MapAsync(f), ctx),
             drivers: self.drivers,
             parts: self.parts,
         }
@@ -246,7 +247,7 @@ where
     {
         let ctx = self.parts.stage("try_map");
         Pipeline {
-            stream: TryMap::new(self.stream, f, ctx),
+            stream: TryMap::new(self.stream, TryMapAsync(f), ctx),
             drivers: self.drivers,
             parts: self.parts,
         }
@@ -261,7 +262,7 @@ where
     {
         let ctx = self.parts.stage("filter");
         Pipeline {
-            stream: Filter::new(self.stream, f, ctx),
+            stream: Filter::new(self.stream, FilterAsync(f), ctx),
             drivers: self.drivers,
             parts: self.parts,
         }
@@ -298,7 +299,7 @@ where
     {
         let ctx = self.parts.stage_with("map", Derived::SyncOutput);
         Pipeline {
-            stream: MapSync::new(self.stream, f, ctx),
+            stream: MapSync::new(self.stream, MapFn(f), ctx),
             drivers: self.drivers,
             parts: self.parts,
         }
@@ -314,7 +315,7 @@ where
     {
         let ctx = self.parts.stage_with("try_map", Derived::SyncOutput);
         Pipeline {
-            stream: TryMapSync::new(self.stream, f, ctx),
+            stream: TryMapSync::new(self.stream, TryMapFn(f), ctx),
             drivers: self.drivers,
             parts: self.parts,
         }
@@ -330,7 +331,7 @@ where
     {
         let ctx = self.parts.stage_with("filter", Derived::SyncOutput);
         Pipeline {
-            stream: FilterSync::new(self.stream, f, ctx),
+            stream: FilterSync::new(self.stream, FilterFn(f), ctx),
             drivers: self.drivers,
             parts: self.parts,
         }

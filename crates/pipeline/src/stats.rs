@@ -22,7 +22,9 @@ use crate::error::StageId;
 /// (a batch stage's `output` counts the items inside the batches it
 /// emitted, so the identity holds there too). A live snapshot
 /// ([`Monitor`](crate::Monitor)) sees a batch stage's `input` once per
-/// poll of the stage, not per item; the [`Summary`] at the end is exact.
+/// poll of the stage, and the counts of the fused stages before a batch
+/// stage once per run of items they handed it (at most 1,024), not per
+/// item; the [`Summary`] at the end is exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageStats {
@@ -225,7 +227,6 @@ pub(crate) struct StageCounters {
     pub(crate) errors: AtomicU64,
     pub(crate) filtered: AtomicU64,
     pub(crate) discarded: AtomicU64,
-    pub(crate) batches: AtomicU64,
     pub(crate) by_size: AtomicU64,
     pub(crate) by_timer: AtomicU64,
     pub(crate) at_end: AtomicU64,
@@ -243,7 +244,6 @@ impl StageCounters {
             errors: AtomicU64::new(0),
             filtered: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
-            batches: AtomicU64::new(0),
             by_size: AtomicU64::new(0),
             by_timer: AtomicU64::new(0),
             at_end: AtomicU64::new(0),
@@ -310,6 +310,11 @@ impl StageCounters {
                 (input, input.saturating_sub(errors + filtered + discarded))
             }
         };
+        let closed = BatchStats {
+            by_size: get(&self.by_size),
+            by_timer: get(&self.by_timer),
+            at_end: get(&self.at_end),
+        };
         StageStats {
             stage: self.id(),
             input,
@@ -317,12 +322,9 @@ impl StageCounters {
             errors,
             filtered,
             discarded,
-            batches: get(&self.batches),
-            closed: BatchStats {
-                by_size: get(&self.by_size),
-                by_timer: get(&self.by_timer),
-                at_end: get(&self.at_end),
-            },
+            // Every batch is counted once, by why it was closed.
+            batches: closed.total(),
+            closed,
             busy: timed.then(|| Duration::from_nanos(get(&self.busy_nanos))),
         }
     }

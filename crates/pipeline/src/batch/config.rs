@@ -17,7 +17,7 @@ pub enum TimerMode {
     /// ready together are taken first (they add no wait in virtual time
     /// and microseconds in real time). So an input that is always ready
     /// pays for no timer while its batches fill in one go; a batch that
-    /// takes many items (over 1,024 in one poll, over 128 from a
+    /// takes many items (over 1,024 in one poll, over 4,096 from a
     /// pipeline's source, which then yield the thread once) arms it then.
     #[default]
     FromFirstItem,

@@ -8,7 +8,10 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 use sluicegate_rt::Sleeper;
 
+use futures_core::Stream;
+
 use super::config::{Batch, TimerMode};
+use crate::stage::{Fold, Pull, Weighted};
 use crate::stats::BatchStats;
 
 /// Where a lent batch's buffer comes back (hand-back mode).
@@ -77,7 +80,11 @@ pin_project! {
         cfg: Batch,
         sleeper: Sl,
         buf: Vec<T>,
-        weight: u64,
+        // The batch's weight beyond one per item: the sum of `weight - 1`
+        // over the items held (wrapping), so the weight is
+        // `buf.len() + extra` and an item of weight 1 (any source item)
+        // costs no write here: the hot loop only pushes.
+        extra: u64,
         #[pin]
         sleep: Option<Sl::Sleep>,
         ended: bool,
@@ -90,7 +97,87 @@ pin_project! {
 /// batch with a large `max_items` (or [`Batch::time`], none) over an
 /// input that is always ready must not keep the task inside one poll,
 /// where its timer could never close the batch.
-const PULL_BUDGET: u32 = 1024;
+const PULL_BUDGET: usize = 1024;
+
+/// Where a batcher takes its items from: a pipeline stage (a run of
+/// ready items per call, [`Pull`]) or a plain stream (the standalone
+/// adapters).
+pub(crate) trait Input<T> {
+    /// The next item and its weight.
+    fn next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(T, u64)>>;
+
+    /// Pushes up to `limit` ready items, with their weights, into `push`.
+    fn fill(&mut self, cx: &mut Context<'_>, limit: usize, push: &mut impl FnMut(T, u64)) -> Fold;
+}
+
+/// A pipeline stage as a batcher's input.
+pub(crate) struct StageInput<'a, S>(pub(crate) Pin<&'a mut S>);
+
+impl<S, T> Input<T> for StageInput<'_, S>
+where
+    S: Pull<Item = Weighted<T>>,
+{
+    #[inline(always)]
+    fn next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(T, u64)>> {
+        match self.0.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Weighted { item, weight })) => Poll::Ready(Some((item, weight))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    #[inline(always)]
+    fn fill(&mut self, cx: &mut Context<'_>, limit: usize, push: &mut impl FnMut(T, u64)) -> Fold {
+        if limit == 1 {
+            // One item (batches of 1): `poll_next` costs less than
+            // setting up a fold.
+            return match self.0.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Weighted { item, weight })) => {
+                    push(item, weight);
+                    Fold::Limit
+                }
+                Poll::Ready(None) => Fold::End,
+                Poll::Pending => Fold::Pending,
+            };
+        }
+        self.0
+            .as_mut()
+            .poll_fold(cx, limit, &mut |Weighted { item, weight }| {
+                push(item, weight);
+                true
+            })
+    }
+}
+
+/// A plain stream as a batcher's input (each item weighs 1).
+pub(crate) struct StreamInput<'a, S>(pub(crate) Pin<&'a mut S>);
+
+impl<S: Stream> Input<S::Item> for StreamInput<'_, S> {
+    #[inline]
+    fn next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(S::Item, u64)>> {
+        self.0
+            .as_mut()
+            .poll_next(cx)
+            .map(|o| o.map(|item| (item, 1)))
+    }
+
+    #[inline]
+    fn fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        limit: usize,
+        push: &mut impl FnMut(S::Item, u64),
+    ) -> Fold {
+        for _ in 0..limit {
+            match self.0.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => push(item, 1),
+                Poll::Ready(None) => return Fold::End,
+                Poll::Pending => return Fold::Pending,
+            }
+        }
+        Fold::Limit
+    }
+}
 
 /// Why a batch was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +210,7 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
             buf: Vec::with_capacity(cfg.max_items().min(4096)),
             cfg,
             sleeper,
-            weight: 0,
+            extra: 0,
             sleep: None,
             ended: false,
             loan,
@@ -148,7 +235,7 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
 
     /// Items held now, and their weight.
     pub(crate) fn held(&self) -> (usize, u64) {
-        (self.buf.len(), self.weight)
+        (self.buf.len(), weight_of(&self.buf, self.extra))
     }
 
     /// [`poll_batch`](Self::poll_batch), and sets `taken` to the number of
@@ -157,13 +244,13 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
     pub(crate) fn poll_batch_counted(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        next: impl FnMut(&mut Context<'_>) -> Poll<Option<(T, u64)>>,
+        input: impl Input<T>,
         taken: &mut u64,
     ) -> Poll<Option<(Vec<T>, u64, Close)>> {
         // A lent buffer may replace `buf` only while it is empty, so
         // `before` is what was held before this poll either way.
         let before = self.buf.len();
-        let polled = self.as_mut().poll_batch(cx, next);
+        let polled = self.as_mut().poll_batch(cx, input);
         let after = match &polled {
             Poll::Ready(Some((batch, _, _))) => batch.len(),
             _ => self.buf.len(),
@@ -172,14 +259,14 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
         polled
     }
 
-    /// Polls for the next batch, pulling items with `next`. Returns the
-    /// batch, its weight and why it was closed; `None` once the input
-    /// ended and the last batch is out.
+    /// Polls for the next batch, pulling items from `input` (a run of
+    /// ready items per call). Returns the batch, its weight and why it was
+    /// closed; `None` once the input ended and the last batch is out.
     #[inline]
     pub(crate) fn poll_batch(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut next: impl FnMut(&mut Context<'_>) -> Poll<Option<(T, u64)>>,
+        mut input: impl Input<T>,
     ) -> Poll<Option<(Vec<T>, u64, Close)>> {
         let mut this = self.project();
         if *this.ended {
@@ -200,42 +287,64 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
         }
         let max_wait = this.cfg.max_wait_duration();
         let ticks = this.cfg.timer_mode() == TimerMode::FixedTicks;
+        let max_items = this.cfg.max_items();
+        if max_items == 1 && !ticks && this.loan.is_none() {
+            // Batches of one: each item closes its batch at once, so the
+            // buffer stays empty and no timer is ever armed.
+            return match input.next(cx) {
+                Poll::Ready(Some((item, weight))) => {
+                    this.closed.count(Close::Size);
+                    Poll::Ready(Some((vec![item], weight, Close::Size)))
+                }
+                Poll::Ready(None) => {
+                    *this.ended = true;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
         if ticks && this.sleep.is_none() {
             if let Some(period) = max_wait {
                 this.sleep.set(Some(this.sleeper.sleep(period)));
             }
         }
-        let max_items = this.cfg.max_items();
-        let mut pulled = 0u32;
+        let mut pulled = 0usize;
         while this.buf.len() < max_items {
-            if pulled == PULL_BUDGET {
+            if pulled >= PULL_BUDGET {
                 // An input that is always ready: yield the thread (as if
                 // the input waited, so the timer is armed and polled),
                 // to be polled again at once.
                 cx.waker().wake_by_ref();
                 break;
             }
-            match next(cx) {
-                Poll::Ready(Some((item, weight))) => {
-                    this.buf.push(item);
-                    *this.weight += weight;
-                    pulled += 1;
+            let before = this.buf.len();
+            let room = (max_items - before).min(PULL_BUDGET - pulled);
+            let buf = &mut *this.buf;
+            let extra = &mut *this.extra;
+            let stop = input.fill(cx, room, &mut |item, w| {
+                buf.push(item);
+                if w != 1 {
+                    *extra = extra.wrapping_add(w.wrapping_sub(1));
                 }
-                Poll::Ready(None) => {
+            });
+            pulled += this.buf.len() - before;
+            match stop {
+                Fold::Limit => {}
+                Fold::Pending => break,
+                Fold::End => {
                     *this.ended = true;
                     if this.sleep.is_some() {
                         this.sleep.set(None);
                     }
                     return Poll::Ready(take(
                         this.buf,
-                        this.weight,
+                        this.extra,
                         this.loan,
                         max_items,
                         this.closed,
                         Close::End,
                     ));
                 }
-                Poll::Pending => break,
             }
         }
         if this.buf.len() >= max_items {
@@ -244,7 +353,7 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
             }
             return Poll::Ready(take(
                 this.buf,
-                this.weight,
+                this.extra,
                 this.loan,
                 max_items,
                 this.closed,
@@ -276,7 +385,7 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
                 if !this.buf.is_empty() {
                     return Poll::Ready(take(
                         this.buf,
-                        this.weight,
+                        this.extra,
                         this.loan,
                         max_items,
                         this.closed,
@@ -288,7 +397,7 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
                 // Armed only with a first item, so never empty here.
                 return Poll::Ready(take(
                     this.buf,
-                    this.weight,
+                    this.extra,
                     this.loan,
                     max_items,
                     this.closed,
@@ -299,12 +408,19 @@ impl<T, Sl: Sleeper> Batcher<T, Sl> {
     }
 }
 
+/// The weight of the items in `buf`, given their `extra` weight.
+#[inline]
+fn weight_of<T>(buf: &[T], extra: u64) -> u64 {
+    (buf.len() as u64).wrapping_add(extra)
+}
+
 /// Takes the batch out (if any), leaving an empty buffer of the same
 /// capacity class, and lends it in hand-back mode.
 /// Counts it in `closed` as closed for `why`.
+#[inline]
 fn take<T>(
     buf: &mut Vec<T>,
-    weight: &mut u64,
+    extra: &mut u64,
     loan: &Option<Arc<LoanSlot<T>>>,
     max_items: usize,
     closed: &mut BatchStats,
@@ -324,5 +440,6 @@ fn take<T>(
     if let Some(slot) = loan {
         slot.lock().out = true;
     }
-    Some((batch, std::mem::take(weight), why))
+    let weight = weight_of(&batch, std::mem::take(extra));
+    Some((batch, weight, why))
 }

@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use sluicegate_rt::Sleeper;
 
 use super::config::Batch;
-use super::core::{Batcher, LoanSlot};
+use super::core::{Batcher, LoanSlot, StreamInput};
 use crate::error::ConfigError;
 use crate::stats::BatchStats;
 
@@ -116,14 +116,8 @@ impl<St: Stream, Sl: Sleeper> Stream for Batched<St, Sl> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.project();
-        let mut stream = this.stream;
         this.core
-            .poll_batch(cx, |cx| {
-                stream
-                    .as_mut()
-                    .poll_next(cx)
-                    .map(|o| o.map(|item| (item, 1)))
-            })
+            .poll_batch(cx, StreamInput(this.stream))
             .map(|o| o.map(|(batch, _, _)| batch))
     }
 }
@@ -173,15 +167,9 @@ impl<St: Stream, Sl: Sleeper> Stream for HandBackBatched<St, Sl> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.project();
-        let mut stream = this.stream;
         let slot = this.slot;
         this.core
-            .poll_batch(cx, |cx| {
-                stream
-                    .as_mut()
-                    .poll_next(cx)
-                    .map(|o| o.map(|item| (item, 1)))
-            })
+            .poll_batch(cx, StreamInput(this.stream))
             .map(|o| o.map(|(batch, _, _)| Loan::new(batch, Arc::clone(slot))))
     }
 }

@@ -12,8 +12,9 @@ use pin_project_lite::pin_project;
 use sluicegate_rt::Sleeper;
 
 use super::ctx::{Ctx, Weighted};
+use super::pull::{Pull, Sealed};
 use crate::batch::Loan;
-use crate::batch::core::{Batcher, Close};
+use crate::batch::core::{Batcher, Close, StageInput};
 use crate::stats::StageCounters;
 
 /// Marks a batch stage that passes batches on as `Vec<T>`.
@@ -60,7 +61,7 @@ impl<S, T, Sl: Sleeper, E, M> BatchStage<S, T, Sl, E, M> {
 
 impl<S, T, Sl, E, M> BatchStage<S, T, Sl, E, M>
 where
-    S: Stream<Item = Weighted<T>>,
+    S: Pull<Item = Weighted<T>>,
     Sl: Sleeper,
 {
     #[inline]
@@ -78,19 +79,13 @@ where
             None
         };
         let mut taken = 0u64;
-        let mut upstream = this.upstream;
         let mut core = this.core;
         // Items are counted in once per poll, below (`taken`), and the
         // batcher's buffer is what the stage holds: nothing per item here.
-        let polled = core.as_mut().poll_batch_counted(
-            cx,
-            |cx| match upstream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Weighted { item, weight })) => Poll::Ready(Some((item, weight))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            },
-            &mut taken,
-        );
+        // The upstream hands over runs of ready items ([`Pull`]).
+        let polled = core
+            .as_mut()
+            .poll_batch_counted(cx, StageInput(this.upstream), &mut taken);
         if taken > 0 {
             ctx.counted_in(taken, start);
         }
@@ -102,7 +97,6 @@ where
                 let n = batch.len() as u64;
                 let counters = &ctx.counters;
                 StageCounters::bump(&counters.output, n);
-                StageCounters::bump(&counters.batches, 1);
                 StageCounters::bump(
                     match why {
                         Close::Size => &counters.by_size,
@@ -120,7 +114,7 @@ where
 
 impl<S, T, Sl, E> Stream for BatchStage<S, T, Sl, E, Plain>
 where
-    S: Stream<Item = Weighted<T>>,
+    S: Pull<Item = Weighted<T>>,
     Sl: Sleeper,
 {
     type Item = Weighted<Vec<T>>;
@@ -133,7 +127,7 @@ where
 
 impl<S, T, Sl, E> Stream for BatchStage<S, T, Sl, E, Lend>
 where
-    S: Stream<Item = Weighted<T>>,
+    S: Pull<Item = Weighted<T>>,
     Sl: Sleeper,
 {
     type Item = Weighted<Loan<T>>;
@@ -147,6 +141,22 @@ where
             o.map(|Weighted { item, weight }| Weighted::new(Loan::new(item, slot), weight))
         })
     }
+}
+
+impl<S, T, Sl: Sleeper, E, M> Sealed for BatchStage<S, T, Sl, E, M> {}
+
+impl<S, T, Sl, E> Pull for BatchStage<S, T, Sl, E, Plain>
+where
+    S: Pull<Item = Weighted<T>>,
+    Sl: Sleeper,
+{
+}
+
+impl<S, T, Sl, E> Pull for BatchStage<S, T, Sl, E, Lend>
+where
+    S: Pull<Item = Weighted<T>>,
+    Sl: Sleeper,
+{
 }
 
 impl<S, T, Sl: Sleeper, E, M> fmt::Debug for BatchStage<S, T, Sl, E, M> {

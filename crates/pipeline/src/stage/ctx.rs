@@ -56,11 +56,7 @@ impl<E> Ctx<E> {
     /// call when it is not).
     #[inline]
     pub(crate) fn now_if_timed(&mut self) -> Option<Instant> {
-        let timed = match self.timed {
-            Some(timed) => timed,
-            None => *self.timed.insert(self.control.is_timed()),
-        };
-        if timed {
+        if self.timed() {
             Some(self.control.now())
         } else {
             None
@@ -111,6 +107,15 @@ impl<E> Ctx<E> {
         self.held_elems = 1;
         self.held_items = items;
         self.since = self.now_if_timed();
+    }
+
+    /// Holds one element standing for `items` items, already counted in,
+    /// taken at `since` (if timed).
+    #[inline]
+    pub(crate) fn hold_one(&mut self, items: u64, since: Option<Instant>) {
+        self.held_elems = 1;
+        self.held_items = items;
+        self.since = since;
     }
 
     /// Lets go of the one held element: returns its weight.
@@ -198,29 +203,27 @@ impl<E> Ctx<E> {
 }
 
 impl<E> Ctx<E> {
-    /// Runs a synchronous stage's closure on one element standing for
-    /// `items` source items, under a panic guard: counts it in, and out if
-    /// the closure returned. A panic fails the element (counted, reported)
-    /// and returns `None`. The element is never held across a poll, so the
-    /// drop guard has nothing to count.
+    /// Whether the pipeline is timed (read once, then cached).
     #[inline]
-    pub(crate) fn call_sync<R>(&mut self, items: u64, f: impl FnOnce() -> R) -> Option<R> {
-        let out = self.call_sync_with(items, f);
-        if out.is_some() {
-            self.passed_sync();
+    pub(crate) fn timed(&mut self) -> bool {
+        match self.timed {
+            Some(timed) => timed,
+            None => *self.timed.insert(self.control.is_timed()),
         }
-        out
     }
 
-    /// Like [`call_sync`](Self::call_sync), but leaves the outcome to the
-    /// caller: [`passed_sync`](Self::passed_sync),
-    /// [`failed_sync`](Self::failed_sync) or
-    /// [`filtered_sync`](Self::filtered_sync) (or nothing on `None`: a
-    /// panic, already counted).
-    #[inline]
-    pub(crate) fn call_sync_with<R>(&mut self, items: u64, f: impl FnOnce() -> R) -> Option<R> {
-        StageCounters::bump(&self.counters.input, 1);
-        let since = self.now_if_timed();
+    /// Runs a synchronous stage's closure on one element standing for
+    /// `items` source items (already counted in), under a panic guard,
+    /// timing it if `timed`. A panic fails the element (counted,
+    /// reported) and returns `None`. The element is never held across a
+    /// poll, so the drop guard has nothing to count.
+    #[inline(always)]
+    pub(crate) fn run_sync<R>(&self, timed: bool, items: u64, f: impl FnOnce() -> R) -> Option<R> {
+        let since = if timed {
+            Some(self.control.now())
+        } else {
+            None
+        };
         let out = guarded(f);
         if let Some(since) = since {
             self.counters
@@ -235,22 +238,13 @@ impl<E> Ctx<E> {
         }
     }
 
-    /// A synchronous stage passed its element on: nothing to write, its
-    /// `output` is derived (`Derived::SyncOutput`).
+    /// [`run_sync`](Self::run_sync) for one element pulled by
+    /// `poll_next`: counts it in first.
     #[inline]
-    pub(crate) fn passed_sync(&mut self) {}
-
-    /// A synchronous stage's closure returned an error for an element
-    /// standing for `items` source items.
-    pub(crate) fn failed_sync(&mut self, items: u64, error: E) {
-        self.control.failed(&self.counters, items, error);
-    }
-
-    /// A synchronous filter rejected an element standing for `items`
-    /// source items.
-    pub(crate) fn filtered_sync(&mut self, items: u64) {
-        StageCounters::bump(&self.counters.filtered, 1);
-        StageCounters::add(&self.control.ledger.filtered, items);
+    pub(crate) fn call_sync<R>(&mut self, items: u64, f: impl FnOnce() -> R) -> Option<R> {
+        StageCounters::bump(&self.counters.input, 1);
+        let timed = self.timed();
+        self.run_sync(timed, items, f)
     }
 }
 

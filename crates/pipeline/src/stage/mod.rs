@@ -6,6 +6,7 @@ mod batch;
 pub(crate) mod ctx;
 mod join;
 mod parallel;
+mod pull;
 mod pump;
 mod sink;
 mod source;
@@ -16,8 +17,11 @@ pub use batch::{BatchStage, Lend, Plain};
 pub use ctx::Weighted;
 pub use join::{Join, NoDrivers};
 pub use parallel::{AlwaysOkOutput, Fallible, Infallible, Order, Parallel, TaskFn};
+pub use pull::{Fold, Pull};
 pub use pump::{Drain, Pump};
 pub use sink::{SinkOutput, SinkStage};
 pub use source::{Emit, Emitter, GenSource, Generate, Source};
-pub use steps::{Filter, Map, TryMap};
-pub use sync_steps::{FilterSync, MapSync, TryMapSync};
+pub use steps::{AsyncFn, AsyncStep, Filter, FilterAsync, Map, MapAsync, TryMap, TryMapAsync};
+pub use sync_steps::{
+    FilterFn, FilterSync, MapFn, MapSync, Step, SyncFn, SyncStep, TryMapFn, TryMapSync,
+};

@@ -16,6 +16,7 @@ use pin_project_lite::pin_project;
 use sluicegate_rt::Spawner;
 
 use super::ctx::{Ctx, Weighted, guarded};
+use super::pull::{Pull, Sealed};
 use crate::control::Control;
 use crate::stats::StageCounters;
 
@@ -185,6 +186,19 @@ impl<S, T, G: TaskFn<T, E>, Sp, E> Parallel<S, T, G, Sp, E> {
             upstream_done: false,
         }
     }
+}
+
+impl<S, T, G: TaskFn<T, E>, Sp, E> Sealed for Parallel<S, T, G, Sp, E> {}
+
+impl<S, T, G, Sp, E> Pull for Parallel<S, T, G, Sp, E>
+where
+    S: Stream<Item = Weighted<T>>,
+    T: Send + 'static,
+    G: TaskFn<T, E>,
+    G::Output: Send + 'static,
+    Sp: Spawner,
+    E: Send + 'static,
+{
 }
 
 impl<S, T, G, Sp, E> Stream for Parallel<S, T, G, Sp, E>

@@ -17,6 +17,7 @@ use sluicegate_backpressure::{Receiver, Sender};
 use crate::control::{ClockOf, Control};
 
 use super::ctx::Weighted;
+use super::pull::{Pull, Sealed};
 
 pin_project! {
     /// Drives the stages before a buffer, into the buffer.
@@ -111,6 +112,9 @@ impl<T, E> Stream for Drain<T, E> {
         Pin::new(&mut this.rx).poll_next(cx)
     }
 }
+
+impl<T, E> Sealed for Drain<T, E> {}
+impl<T, E> Pull for Drain<T, E> {}
 
 impl<T, E> fmt::Debug for Drain<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

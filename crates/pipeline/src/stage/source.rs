@@ -15,6 +15,7 @@ use sluicegate_backpressure::{NoSleeper, Receiver, Sender, TryRecvError};
 use sluicegate_rt::SystemClock;
 
 use super::ctx::Weighted;
+use super::pull::{Fold, Pull, Sealed, Tally};
 use crate::control::Control;
 use crate::error::EmitError;
 use crate::stats::StageCounters;
@@ -78,6 +79,18 @@ impl Budget {
     fn reset(&mut self) {
         self.0 = 0;
     }
+
+    /// How many items may be yielded now before the budget is spent
+    /// (0: yield now, after waking the task).
+    #[inline]
+    fn room(&mut self, cx: &mut Context<'_>) -> u32 {
+        let room = BUDGET - self.0;
+        if room == 0 {
+            self.0 = 0;
+            cx.waker().wake_by_ref();
+        }
+        room
+    }
 }
 
 impl<St: Stream, E> Stream for Source<St, E> {
@@ -116,6 +129,63 @@ impl<St: Stream, E> Stream for Source<St, E> {
                 Poll::Pending
             }
         }
+    }
+}
+
+impl<St, E> Sealed for Source<St, E> {}
+
+impl<St: Stream, E> Pull for Source<St, E> {
+    /// The run's state and the yield budget are checked once per call, and
+    /// the items counted once, not per item.
+    #[inline]
+    fn poll_fold<F>(self: Pin<&mut Self>, cx: &mut Context<'_>, limit: usize, f: &mut F) -> Fold
+    where
+        F: FnMut(Self::Item) -> bool,
+    {
+        let this = self.project();
+        if *this.done {
+            return Fold::End;
+        }
+        if !this.control.is_running() {
+            if this.control.is_aborted() {
+                return Fold::Pending;
+            }
+            *this.done = true;
+            return Fold::End;
+        }
+        let room = this.budget.room(cx);
+        if room == 0 {
+            return Fold::Pending;
+        }
+        let most = limit.min(room as usize) as u64;
+        let mut stream = this.stream;
+        // Counted as it goes, written once (also if a poll unwinds).
+        let mut tally = Tally::new(&this.counters.output);
+        let stop = loop {
+            if tally.n >= most {
+                break Fold::Limit;
+            }
+            match stream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    tally.n += 1;
+                    if !f(Weighted::new(item, 1)) {
+                        break Fold::Limit;
+                    }
+                }
+                Poll::Ready(None) => {
+                    *this.done = true;
+                    break Fold::End;
+                }
+                Poll::Pending => break Fold::Pending,
+            }
+        };
+        if stop == Fold::Pending {
+            this.budget.reset();
+        } else {
+            // `tally.n <= room`, so the budget is at most spent.
+            this.budget.0 += tally.n as u32;
+        }
+        stop
     }
 }
 
@@ -339,6 +409,9 @@ impl<T, E> Stream for GenSource<T, E> {
         }
     }
 }
+
+impl<T, E> Sealed for GenSource<T, E> {}
+impl<T, E> Pull for GenSource<T, E> {}
 
 impl<T, E> fmt::Debug for GenSource<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
