@@ -2,12 +2,21 @@
 //!
 //! Implementations (criterion functions): `sluicegate`
 //! (sluicegate-backpressure, `Overflow::Block`), `async_channel` (raw
-//! async-channel `bounded`, the baseline: sluicegate keeps its items in an
-//! async-channel, `bounded(cap)` up to 1024 slots, and its own slot count
-//! and statistics on top), `tokio_mpsc` (`tokio::sync::mpsc::channel`), `flume`
+//! async-channel `bounded`, the baseline: sluicegate keeps its items in
+//! async-channel's own queue, a `concurrent_queue::ConcurrentQueue`,
+//! `bounded(cap)` up to 1024 slots, waits with event-listener as
+//! async-channel does, and adds its slot count, wake-ups and statistics),
+//! `tokio_mpsc` (`tokio::sync::mpsc::channel`), `flume`
 //! (`send_async`/`recv_async`) and `kanal` (`bounded_async`). Every one
 //! carries `u64`s and is driven through its async API (`send(..).await`,
 //! `recv().await`).
+//!
+//! In the capacity-1 groups only, `sluicegate_untimed` is sluicegate with a
+//! clock that stands still (`.clock(..)` returning a fixed instant): at
+//! capacity 1 every send waits, and each wait reads the clock twice for
+//! `Stats::blocked` (the default system clock: ~25 ns a read on the
+//! reference machine). The row separates that statistic's cost from the
+//! rest of the wrapper's; it is not a setting the crate recommends.
 //!
 //! Groups:
 //! - executor: `tokio` (a multi-thread runtime with 2 worker threads) or
@@ -33,6 +42,10 @@
 //! 100 000 messages and checks the same.
 //!
 //! Run: `cargo bench -p sluicegate-benches --bench backpressure -- --noplot`.
+//!
+//! For an A/B between builds on a busy machine, count instructions
+//! instead: `benches/src/bin/queue_callgrind.rs` runs the same shapes on a
+//! single-thread executor under callgrind.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -83,6 +96,49 @@ impl Queue for Sluicegate {
 
     fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
         sluicegate_backpressure::bounded(capacity).expect("capacity > 0")
+    }
+    fn clone_rx(rx: &Self::Rx) -> Self::Rx {
+        rx.clone()
+    }
+    async fn produce(tx: Self::Tx, values: std::ops::Range<u64>) {
+        for v in values {
+            tx.send(v).await.expect("receivers alive");
+        }
+    }
+    async fn consume(rx: Self::Rx) -> Tally {
+        let mut tally = Tally::default();
+        while let Some(v) = rx.recv().await {
+            tally.add(v);
+        }
+        tally
+    }
+}
+
+/// A clock that stands still: `Stats::blocked` stays zero.
+#[derive(Debug, Clone, Copy)]
+struct StillClock(Instant);
+
+impl sluicegate_rt::Clock for StillClock {
+    fn now(&self) -> Instant {
+        self.0
+    }
+}
+
+/// sluicegate with [`StillClock`]: the same queue without the two clock
+/// reads per wait that `Stats::blocked` costs.
+struct SluicegateUntimed;
+
+impl Queue for SluicegateUntimed {
+    const NAME: &'static str = "sluicegate_untimed";
+    const MULTI_CONSUMER: bool = true;
+    type Tx = sluicegate_backpressure::Sender<u64, StillClock>;
+    type Rx = sluicegate_backpressure::Receiver<u64>;
+
+    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
+        sluicegate_backpressure::builder(capacity)
+            .clock(StillClock(Instant::now()))
+            .build()
+            .expect("capacity > 0")
     }
     fn clone_rx(rx: &Self::Rx) -> Self::Rx {
         rx.clone()
@@ -391,6 +447,10 @@ fn throughput(c: &mut Criterion, exec: &Exec) {
                 shape.name
             ));
             bench_one::<Sluicegate>(&mut group, exec, shape, capacity);
+            if capacity == 1 {
+                // Where every send waits: what the blocked-time clock costs.
+                bench_one::<SluicegateUntimed>(&mut group, exec, shape, capacity);
+            }
             bench_one::<AsyncChannel>(&mut group, exec, shape, capacity);
             bench_one::<TokioMpsc>(&mut group, exec, shape, capacity);
             bench_one::<Flume>(&mut group, exec, shape, capacity);

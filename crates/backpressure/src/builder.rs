@@ -142,7 +142,7 @@ impl<T, C, S> Builder<T, C, S> {
     /// # Errors
     ///
     /// [`ConfigError::ZeroCapacity`].
-    #[allow(clippy::type_complexity)] // a pair, as `async_channel::bounded`
+    #[allow(clippy::type_complexity)] // a pair, as a channel's constructor
     pub fn build(self) -> Result<(Sender<T, C, S>, Receiver<T>), ConfigError>
     where
         C: Clock,
@@ -156,11 +156,7 @@ impl<T, C, S> Builder<T, C, S> {
             sleeper: self.sleeper,
             now: C::now,
         });
-        let rx = core.receiver_handle();
-        Ok((
-            Sender::new(Arc::clone(&core), timer),
-            Receiver::new(core, rx),
-        ))
+        Ok((Sender::new(Arc::clone(&core), timer), Receiver::new(core)))
     }
 }
 

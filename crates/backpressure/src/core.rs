@@ -1,40 +1,52 @@
-//! The state every handle shares: the channel, the slot count and the
-//! counters.
+//! The state every handle shares: the queue, the slot count, the wake-up
+//! counts and the counters.
+//!
+//! # Built on async-channel's parts, not on async-channel
+//!
+//! The items live in a [`ConcurrentQueue`] (the lock-free queue inside
+//! async-channel): `bounded(capacity)` up to [`PREALLOCATE_UP_TO`] slots (a
+//! ring allocated once: no allocation per item, and a one-item cell for
+//! capacity 1), `unbounded` above that (blocks allocated as needed, so a
+//! huge capacity costs nothing up front). Waiting is done with
+//! event-listener `Event`s, as async-channel does, but the bound and both
+//! wake-up protocols are this crate's. async-channel itself would add, per
+//! item, a second bound check (its own ring's, redundant with the slot
+//! count below) and three unconditional `Event::notify` calls (after a push
+//! its receive and stream events, after a pop its send event), each a full
+//! fence and a lock and unlock of the event's mutex (event-listener 5.4)
+//! even when nobody waits; here a push pays one fence and a pop none, and
+//! a notification is made only when someone waits (see below).
+//!
+//! Closing is the queue's own `close`: pushes fail from then on, pops
+//! drain what is queued, then report the close. The queue closes when the
+//! last sender (counting permits) or the last receiver goes (`senders`,
+//! `receivers`); closing wakes every waiter of every kind.
 //!
 //! # Slot accounting
 //!
-//! The items live in an async-channel; the bound is enforced here, by
-//! `slots`: the number of slots taken, which is the number of items queued
-//! plus the number of outstanding reservations (permits). A sender takes a
-//! slot with a compare-and-swap that never lets `slots` pass `capacity`,
-//! then pushes its item. The channel is `bounded(capacity)` up to
-//! [`PREALLOCATE_UP_TO`] slots (a ring allocated once: no allocation per
-//! item, and a one-item channel for capacity 1), `unbounded` above that
-//! (blocks allocated as needed, so a huge capacity costs nothing up
-//! front). Either way the push cannot be `Full`: an item leaves the
-//! channel before its slot is given back, so the channel never holds more
-//! items than `slots` counts, and `slots` never passes `capacity`. A
-//! receiver that takes an item out gives its slot back, which may wake a
-//! waiting sender (`send_ops`, an event-listener `Event`; see below). A
-//! waiting sender registers a listener and re-checks `slots` before it
-//! sleeps, so a release between its check and its registration is not lost.
+//! The bound is enforced by `slots`: the number of slots taken, which is
+//! the number of items queued plus the number of outstanding reservations
+//! (permits). A sender takes a slot with a compare-and-swap that never lets
+//! `slots` pass `capacity`, then pushes its item. The push cannot be
+//! `Full`: an item leaves the queue before its slot is given back, so the
+//! queue never holds more items than `slots` counts, and `slots` never
+//! passes `capacity`. A receiver that takes an item out gives its slot
+//! back, which may wake a waiting sender (`send_ops`; see below).
 //!
 //! Because a slot is taken before the item moves, an operation is either
-//! done (the item is in the channel, or handed back) or not started: there
-//! is no point at which dropping a future can lose an item or a slot.
+//! done (the item is in the queue, or handed back) or not started: there is
+//! no point at which dropping a future can lose an item or a slot.
 //!
-//! `DropOldest` evicts through an internal receiver handle (`rx`): the
-//! evicted item's slot passes straight to the new item, so `slots` does not
-//! move. Two senders evicting at once take two different items (the
-//! channel's pop is atomic), and a receiver racing with them takes a third
-//! or finds the queue empty. When nothing is queued but every slot is taken
-//! (all held by permits), there is nothing to evict and the send waits
-//! (woken by each permit's send).
+//! `DropOldest` evicts by popping the queue itself: the evicted item's slot
+//! passes straight to the new item, so `slots` does not move. Two senders
+//! evicting at once take two different items (the pop is atomic), and a
+//! receiver racing with them takes a third or finds the queue empty. When
+//! nothing is queued but every slot is taken (all held by permits), there
+//! is nothing to evict and the send waits (woken by each permit's send).
 //!
-//! # Waking only when it is needed
+//! # Waking senders only when it is needed
 //!
-//! Every `Event::notify` takes the event's mutex, even with no listener, so
-//! notifications are kept to the ones that can matter:
+//! A notification is kept to the ones that can matter:
 //!
 //! - A release notifies only if it frees the *first* slot (`slots` was at
 //!   `capacity`: only then can a sender be waiting for one) and `waiting`
@@ -43,8 +55,10 @@
 //!   notify: the sender woken for the first free slot passes the wake-up
 //!   on. Every call that waited and then takes a slot checks whether slots
 //!   are still free and listeners registered, and if so notifies one more
-//!   ([`Core::pass_on`]). A notified listener dropped before it is polled
-//!   passes its notification on (event-listener does that).
+//!   ([`Core::pass_on`]; when its own take filled the queue, the next
+//!   release wakes a waiter itself, and `pass_on` stops at one load). A
+//!   notified listener dropped before it is polled passes its notification
+//!   on (event-listener does that).
 //! - A waiter registers its listener *first*, then raises `waiting`, then
 //!   re-checks `slots`; a release lowers `slots`, then reads `waiting`
 //!   (and `pass_on` reads both after its own compare-and-swap). A `SeqCst`
@@ -59,6 +73,33 @@
 //!
 //! So a waiting sender is woken once per slot freed while the queue was
 //! full, not once per item received.
+//!
+//! # Waking receivers only when one waits
+//!
+//! The same Dekker pair, the other way round, on `recv_waiting`:
+//!
+//! - A receiver that finds the queue empty registers a listener (on
+//!   `recv_ops` for a [`Recv`](crate::futures::Recv) future, on
+//!   `stream_ops` for a stream), *then* raises `recv_waiting` (by 1 for a
+//!   future, by 2^32 for a stream), then a `SeqCst` fence, *then* pops
+//!   again before it sleeps ([`Core::poll_recv`]). It lowers the count only
+//!   after its listener is gone (fired, or dropped with the future).
+//! - A push is followed by a `SeqCst` fence and a read of `recv_waiting`
+//!   ([`Core::pushed`]); only if it is non-zero does it notify: one more
+//!   `Recv` (an *additional* notification, which a dropped listener passes
+//!   on), and every waiting stream (a stream's listener lives in the
+//!   `Receiver`, which may sit unpolled in a `select!`; notifying them all
+//!   keeps such a receiver from swallowing the wake-up, as async-channel
+//!   does).
+//!
+//! Either the push's read sees the receiver's count (its listener is in
+//! the list: the notification reaches it) or the receiver's second pop
+//! sees the item. That is the one fence a message costs on the fast path;
+//! a pop costs none (the release of its slot is the read-modify-write the
+//! slot count needs anyway). The close needs no count: it notifies
+//! everyone unconditionally (rare), and a receiver registering after that
+//! finds the queue closed when it pops again. `tests/loom.rs` models both
+//! protocols; removing either fence or the re-check makes them fail.
 //!
 //! # Counting without extra locked instructions
 //!
@@ -77,14 +118,22 @@
 //!
 //! # Cache lines
 //!
-//! The slot word (with `waiting`) is the one word both sides write per
-//! item; it and `high_watermark` each sit on their own line ([`Padded`]),
-//! so `high_watermark`, written only when it actually rises, does not steal
-//! the slot word's line from the other side.
+//! The slot word is the one word both sides write per item; it,
+//! `waiting`, `recv_waiting` and `high_watermark` each sit on a line of
+//! their own ([`Padded`]). `high_watermark` is written only when it
+//! actually rises; the two wait counts are written only by calls that
+//! wait (twice per wait), and read by every push (`recv_waiting`) or by a
+//! release from a full queue (`waiting`): on lines of their own those
+//! writes do not take the slot word's line away from the other side. (At
+//! capacity 1, where every message waits on both sides, the counts on the
+//! slot word's line cost 1-10% per message on tokio's multi-thread
+//! runtime, 2 workers; measured in the session notes.)
 
 use std::fmt;
+use std::task::{Context, Poll};
 
-use event_listener::{Event, IntoNotification};
+use concurrent_queue::{ConcurrentQueue, PopError};
+use event_listener::{Event, EventListener, IntoNotification};
 
 use crate::policy::{DropReason, Overflow};
 use crate::stats::{Counters, Stats};
@@ -104,8 +153,10 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// The word both sides write: taken slots (and the count of received
-/// items), and the listeners waiting for a slot.
+/// The words both sides touch per item: taken slots (and the count of
+/// received items), the listeners waiting for a slot, and the receivers
+/// waiting for an item; each on a cache line of its own (see the module
+/// docs).
 #[derive(Debug)]
 struct SlotWord {
     /// The low [`Core::slot_bits`] bits: queued items plus outstanding
@@ -113,17 +164,28 @@ struct SlotWord {
     /// received, modulo `2^(64 - slot_bits)` (see [`Core::on_received`]).
     word: AtomicU64,
     /// Registered `send_ops` listeners (see the module docs).
-    waiting: AtomicUsize,
+    waiting: Padded<AtomicUsize>,
+    /// Registered receiver listeners: `recv_ops` ones in the low 32 bits
+    /// ([`RECV_ONE`] each), `stream_ops` ones above ([`STREAM_ONE`] each).
+    /// Read by every push (see the module docs).
+    recv_waiting: Padded<AtomicU64>,
 }
 
-/// Capacities up to this get a preallocated ring (`async_channel::bounded`);
-/// larger ones an unbounded channel that allocates blocks as it fills.
+/// Capacities up to this get a preallocated ring
+/// (`ConcurrentQueue::bounded`); larger ones an unbounded queue that
+/// allocates blocks as it fills.
 pub(crate) const PREALLOCATE_UP_TO: usize = 1024;
 
 /// The count of received items shares the slot word when the slot count
 /// fits in this many bits (leaving at least 32 bits for the count); above
 /// that capacity the count has an atomic of its own.
 const MAX_SLOT_BITS: u32 = 32;
+
+/// One waiting [`Recv`](crate::futures::Recv) in `recv_waiting`.
+const RECV_ONE: u64 = 1;
+/// One waiting stream (a [`Receiver`](crate::Receiver) polled as a
+/// `Stream`) in `recv_waiting`.
+const STREAM_ONE: u64 = 1 << 32;
 
 /// The user's drop callback.
 pub(crate) type OnDrop<T> = Box<dyn Fn(T, DropReason) + Send + Sync>;
@@ -138,10 +200,31 @@ pub(crate) enum Offer<T> {
     Closed(T),
 }
 
+/// How a receiver waits for an item: as a [`Recv`](crate::futures::Recv)
+/// future (woken one at a time) or as a stream (every waiting stream is
+/// woken, see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecvKind {
+    /// A `Recv` future: listens on `recv_ops`.
+    Future,
+    /// A `Receiver` polled as a `Stream`: listens on `stream_ops`.
+    Stream,
+}
+
+impl RecvKind {
+    /// This kind's unit in `recv_waiting`.
+    fn one(self) -> u64 {
+        match self {
+            Self::Future => RECV_ONE,
+            Self::Stream => STREAM_ONE,
+        }
+    }
+}
+
 pub(crate) struct Core<T> {
-    tx: async_channel::Sender<T>,
-    /// Internal receiver: eviction (`DropOldest`) and the final drain.
-    rx: async_channel::Receiver<T>,
+    /// The items. Closed (`ConcurrentQueue::close`) when the last sender or
+    /// the last receiver goes.
+    queue: ConcurrentQueue<T>,
     capacity: usize,
     policy: Overflow,
     on_drop: Option<OnDrop<T>>,
@@ -154,21 +237,25 @@ pub(crate) struct Core<T> {
     /// count does not share the word (it is in `counters.received` then).
     recv_one: u64,
     high_watermark: Padded<AtomicUsize>,
-    /// Live `Sender`s and `Permit`s; the channel closes when it reaches 0.
+    /// Live `Sender`s and `Permit`s; the queue closes when it reaches 0.
     senders: AtomicUsize,
-    /// Live `Receiver`s; the channel closes (and drains) when it reaches 0.
+    /// Live `Receiver`s; the queue closes (and drains) when it reaches 0.
     receivers: AtomicUsize,
     /// Senders and reservers waiting for a slot (or for the close).
     pub(crate) send_ops: Event,
+    /// `Recv` futures waiting for an item (or for the close).
+    recv_ops: Event,
+    /// Streams waiting for an item (or for the close).
+    stream_ops: Event,
     pub(crate) counters: Counters,
 }
 
 impl<T> Core<T> {
     pub(crate) fn new(capacity: usize, policy: Overflow, on_drop: Option<OnDrop<T>>) -> Self {
-        let (tx, rx) = if capacity <= PREALLOCATE_UP_TO {
-            async_channel::bounded(capacity)
+        let queue = if capacity <= PREALLOCATE_UP_TO {
+            ConcurrentQueue::bounded(capacity)
         } else {
-            async_channel::unbounded()
+            ConcurrentQueue::unbounded()
         };
         let cap = capacity as u64;
         let slot_bits = u64::BITS - cap.leading_zeros();
@@ -179,8 +266,7 @@ impl<T> Core<T> {
             (u64::MAX, 0)
         };
         Self {
-            tx,
-            rx,
+            queue,
             capacity,
             policy,
             on_drop,
@@ -189,19 +275,17 @@ impl<T> Core<T> {
             recv_one,
             slot: Padded(SlotWord {
                 word: AtomicU64::new(0),
-                waiting: AtomicUsize::new(0),
+                waiting: Padded(AtomicUsize::new(0)),
+                recv_waiting: Padded(AtomicU64::new(0)),
             }),
             high_watermark: Padded(AtomicUsize::new(0)),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
             send_ops: Event::new(),
+            recv_ops: Event::new(),
+            stream_ops: Event::new(),
             counters: Counters::default(),
         }
-    }
-
-    /// A fresh async-channel receiver for a user `Receiver`.
-    pub(crate) fn receiver_handle(&self) -> async_channel::Receiver<T> {
-        self.rx.clone()
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -213,11 +297,16 @@ impl<T> Core<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.rx.len()
+        self.queue.len()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.queue.is_closed()
+    }
+
+    /// Whether the queue is closed and drained: a receiver gets no more.
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.queue.is_closed() && self.queue.is_empty()
     }
 
     /// The taken slots in a slot word.
@@ -271,6 +360,12 @@ impl<T> Core<T> {
     /// Called by a call that waited and has now taken a slot: if slots are
     /// still free and senders wait, wakes the next one.
     pub(crate) fn pass_on(&self) {
+        // Every slot taken (always so at capacity 1): the next release
+        // frees the first slot and wakes a waiter itself, so there is
+        // nothing to pass on, and no fence to pay.
+        if self.slots_in(self.slot.word.load(Ordering::SeqCst)) >= self.capacity {
+            return;
+        }
         fence(Ordering::SeqCst);
         if self.slots_in(self.slot.word.load(Ordering::SeqCst)) < self.capacity
             && self.slot.waiting.load(Ordering::SeqCst) != 0
@@ -297,19 +392,129 @@ impl<T> Core<T> {
         self.slot.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Pushes an item into a slot already taken. On a closed channel the slot
-    /// is given back and the item returned.
+    /// Pushes an item into a slot already taken, and wakes a waiting
+    /// receiver if there is one. On a closed queue the slot is given back
+    /// and the item returned.
     fn push_taken(&self, item: T) -> Result<(), T> {
-        match self.tx.try_send(item) {
-            Ok(()) => Ok(()),
+        match self.queue.push(item) {
+            Ok(()) => {
+                self.pushed();
+                Ok(())
+            }
             Err(e) => {
                 // Never `Full` (see the module docs); were it ever, the item
                 // would still come back, as `Closed`, not be lost.
-                debug_assert!(e.is_closed(), "a taken slot found the channel full");
+                debug_assert!(e.is_closed(), "a taken slot found the queue full");
                 self.release_slot();
                 Err(e.into_inner())
             }
         }
+    }
+
+    /// An item was pushed: the push is ordered before the read of
+    /// `recv_waiting` (the sending half of the receivers' Dekker pair, see
+    /// the module docs); no receiver waiting, no notification.
+    #[inline]
+    fn pushed(&self) {
+        fence(Ordering::SeqCst);
+        let waiting = self.slot.recv_waiting.load(Ordering::SeqCst);
+        if waiting != 0 {
+            self.wake_receivers(waiting);
+        }
+    }
+
+    /// Wakes one more waiting `Recv` and every waiting stream, as
+    /// `recv_waiting` (`waiting`) says there are.
+    #[cold]
+    fn wake_receivers(&self, waiting: u64) {
+        // The fence in `pushed` already orders the push before these.
+        if waiting & (STREAM_ONE - 1) != 0 {
+            self.recv_ops.notify(1.additional().relaxed());
+        }
+        if waiting >= STREAM_ONE {
+            self.stream_ops.notify(usize::MAX.relaxed());
+        }
+    }
+
+    /// Receives an item if one is queued now, counting it and giving its
+    /// slot back. `PopError::Closed` once the queue is closed and drained.
+    pub(crate) fn try_recv(&self) -> Result<T, PopError> {
+        match self.queue.pop() {
+            Ok(item) => {
+                self.on_received();
+                Ok(item)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Receives an item, or registers `listener` to wait for one: the
+    /// receiving half of the wake-up protocol, shared by the `Recv` future
+    /// and the `Stream`. `None` once the queue is closed and drained.
+    ///
+    /// A listener is registered first, then counted, then the queue is
+    /// checked again before the call returns `Pending` (see the module
+    /// docs); it is uncounted and dropped once it fires or an item is
+    /// taken. The caller calls [`stop_recv`](Self::stop_recv) when it is
+    /// dropped while waiting.
+    pub(crate) fn poll_recv(
+        &self,
+        listener: &mut Option<EventListener>,
+        kind: RecvKind,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<T>> {
+        loop {
+            match self.try_recv() {
+                Ok(item) => {
+                    self.stop_recv(listener, kind);
+                    return Poll::Ready(Some(item));
+                }
+                Err(PopError::Closed) => {
+                    self.stop_recv(listener, kind);
+                    return Poll::Ready(None);
+                }
+                Err(PopError::Empty) => {}
+            }
+            match listener {
+                None => {
+                    // Listen first, then count, then (in the next turn of
+                    // the loop) check the queue again.
+                    *listener = Some(match kind {
+                        RecvKind::Future => self.recv_ops.listen(),
+                        RecvKind::Stream => self.stream_ops.listen(),
+                    });
+                    self.slot
+                        .recv_waiting
+                        .fetch_add(kind.one(), Ordering::SeqCst);
+                    fence(Ordering::SeqCst);
+                }
+                Some(l) => {
+                    if std::pin::Pin::new(l).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.stop_recv(listener, kind);
+                }
+            }
+        }
+    }
+
+    /// Drops a receiver's listener (a `Recv` listener that was notified
+    /// passes the notification on to the next one), then uncounts it.
+    #[inline]
+    pub(crate) fn stop_recv(&self, listener: &mut Option<EventListener>, kind: RecvKind) {
+        // Inline check, out-of-line drop: a receiver that never waited
+        // (the common case) calls no drop glue.
+        if listener.is_some() {
+            self.drop_recv_listener(listener, kind);
+        }
+    }
+
+    /// The slow half of [`stop_recv`](Self::stop_recv).
+    fn drop_recv_listener(&self, listener: &mut Option<EventListener>, kind: RecvKind) {
+        *listener = None;
+        self.slot
+            .recv_waiting
+            .fetch_sub(kind.one(), Ordering::SeqCst);
     }
 
     /// Hands a taken item to the drop callback, counted.
@@ -348,7 +553,7 @@ impl<T> Core<T> {
 
     /// `DropOldest`: evicts the oldest item and gives its slot to `item`.
     fn evict_for(&self, item: T) -> Offer<T> {
-        match self.rx.try_recv() {
+        match self.queue.pop() {
             Ok(oldest) => {
                 // The slot passes from `oldest` to `item`: push first, so a
                 // panicking callback cannot leak the slot.
@@ -359,10 +564,10 @@ impl<T> Core<T> {
                     Err(item) => Offer::Closed(item),
                 }
             }
-            Err(async_channel::TryRecvError::Closed) => Offer::Closed(item),
+            Err(PopError::Closed) => Offer::Closed(item),
             // Nothing queued: the slots are held by permits, or a receiver
             // has just taken the last item and is giving its slot back.
-            Err(async_channel::TryRecvError::Empty) => {
+            Err(PopError::Empty) => {
                 if self.try_take_slot() {
                     match self.push_taken(item) {
                         Ok(()) => Offer::Taken,
@@ -448,14 +653,27 @@ impl<T> Core<T> {
         wraps.wrapping_shl(u64::BITS - self.slot_bits) | word >> self.slot_bits
     }
 
+    /// Closes the queue (later pushes fail, pops drain what is queued, then
+    /// report the close) and wakes everyone waiting, once.
+    fn close(&self) {
+        if self.queue.close() {
+            // Not conditioned on the counts: these `notify` calls fence
+            // themselves, and a waiter that registers after them finds the
+            // queue closed when it checks again.
+            self.send_ops.notify(usize::MAX);
+            self.recv_ops.notify(usize::MAX);
+            self.stream_ops.notify(usize::MAX);
+        }
+    }
+
     pub(crate) fn add_sender(&self) {
         self.senders.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The last sender closes the channel: receivers drain it, then end.
+    /// The last sender closes the queue: receivers drain it, then end.
     pub(crate) fn drop_sender(&self) {
         if self.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.tx.close();
+            self.close();
         }
     }
 
@@ -463,13 +681,12 @@ impl<T> Core<T> {
         self.receivers.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The last receiver closes the channel, wakes every waiting sender (to
+    /// The last receiver closes the queue, wakes every waiting sender (to
     /// fail with `Closed`), and drains what is left to the drop callback.
     pub(crate) fn drop_receiver(&self) {
         if self.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.tx.close();
-            self.send_ops.notify(usize::MAX);
-            while let Ok(item) = self.rx.try_recv() {
+            self.close();
+            while let Ok(item) = self.queue.pop() {
                 self.release_slot();
                 self.discard(item, DropReason::Closed);
             }
@@ -526,8 +743,7 @@ mod tests {
         for i in 0..n {
             assert!(core.try_take_slot());
             assert!(core.push_taken(i).is_ok());
-            assert_eq!(core.rx.try_recv(), Ok(i));
-            core.on_received();
+            assert_eq!(core.try_recv().ok(), Some(i)); // counts it
         }
     }
 
@@ -551,6 +767,42 @@ mod tests {
             let s = core.stats();
             assert_eq!((s.sent, s.received, s.len, s.reserved), (3, 3, 0, 1));
         }
+    }
+
+    #[test]
+    fn recv_waiting_counts_exactly_the_receivers_that_wait() {
+        use std::future::Future;
+        use std::pin::pin;
+        use std::task::Waker;
+
+        let core = Core::<u32>::new(4, Overflow::Block, None);
+        let waiting = || core.slot.recv_waiting.load(Ordering::SeqCst);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut stream_listener = None;
+        assert!(
+            core.poll_recv(&mut stream_listener, RecvKind::Stream, &mut cx)
+                .is_pending()
+        );
+        assert_eq!(waiting(), STREAM_ONE);
+        {
+            let mut recv = pin!(crate::futures::Recv::new(&core));
+            assert!(recv.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(waiting(), STREAM_ONE + RECV_ONE);
+            assert!(core.try_take_slot());
+            assert!(core.push_taken(5).is_ok());
+            assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(5)));
+            assert_eq!(waiting(), STREAM_ONE, "a resolved `Recv` is uncounted");
+            assert!(recv.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(waiting(), STREAM_ONE + RECV_ONE);
+        } // dropped while waiting
+        assert_eq!(waiting(), STREAM_ONE, "a dropped `Recv` is uncounted");
+        core.stop_recv(&mut stream_listener, RecvKind::Stream);
+        assert_eq!(waiting(), 0);
+        // Nobody waits: a push reads the count and notifies no one.
+        assert!(core.try_take_slot());
+        assert!(core.push_taken(6).is_ok());
+        assert_eq!(core.try_recv().ok(), Some(6));
+        assert_eq!(waiting(), 0);
     }
 
     #[test]

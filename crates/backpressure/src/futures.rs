@@ -6,10 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use event_listener::EventListener;
 use pin_project_lite::pin_project;
 use sluicegate_rt::{Clock, Sleeper};
 
-use crate::core::{Core, Offer};
+use crate::core::{Core, Offer, RecvKind};
 use crate::error::{Closed, SendError, SendTimeoutError};
 use crate::permit::Permit;
 use crate::policy::Overflow;
@@ -85,8 +86,8 @@ impl<T, C: Clock, S> Future for Send<'_, T, C, S> {
                 }
                 Offer::Full(item) => {
                     this.item = Some(item);
-                    this.waiter.mark_full(clock);
-                    if this.waiter.poll_wake(core, cx).is_pending() {
+                    this.waiter.mark_full();
+                    if this.waiter.poll_wake(core, clock, cx).is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -197,7 +198,7 @@ impl<T, C: Clock, S> Future for Reserve<'_, T, C, S> {
                 Some(Ok(())) => return Poll::Ready(Ok(Permit::new(Arc::clone(core)))),
                 Some(Err(closed)) => return Poll::Ready(Err(closed)),
                 None => {
-                    if this.waiter.poll_wake(core, cx).is_pending() {
+                    if this.waiter.poll_wake(core, clock, cx).is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -224,7 +225,7 @@ pub(crate) fn poll_reserve_once<T>(
     if !waiter.full_seen() {
         Counters::bump(&core.counters.full_events);
     }
-    waiter.mark_full(clock);
+    waiter.mark_full();
     None
 }
 
@@ -243,22 +244,23 @@ impl<T, C: Clock, S> fmt::Debug for Reserve<'_, T, C, S> {
     }
 }
 
-pin_project! {
-    /// Receives one item; made by [`Receiver::recv`](crate::Receiver::recv).
-    /// Resolves to `None` once every sender is gone and the queue is empty.
-    ///
-    /// Cancel-safe: an item is taken out only in the poll that returns it.
-    #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct Recv<'a, T> {
-        core: &'a Core<T>,
-        #[pin]
-        inner: async_channel::Recv<'a, T>,
-    }
+/// Receives one item; made by [`Receiver::recv`](crate::Receiver::recv).
+/// Resolves to `None` once every sender is gone and the queue is empty.
+///
+/// Cancel-safe: an item is taken out only in the poll that returns it.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Recv<'a, T> {
+    core: &'a Core<T>,
+    /// Registered while the queue is empty (see `Core::poll_recv`).
+    listener: Option<EventListener>,
 }
 
 impl<'a, T> Recv<'a, T> {
-    pub(crate) fn new(core: &'a Core<T>, inner: async_channel::Recv<'a, T>) -> Self {
-        Self { core, inner }
+    pub(crate) fn new(core: &'a Core<T>) -> Self {
+        Self {
+            core,
+            listener: None,
+        }
     }
 }
 
@@ -266,20 +268,22 @@ impl<T> Future for Recv<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let this = self.project();
-        match this.inner.poll(cx) {
-            Poll::Ready(Ok(item)) => {
-                this.core.on_received();
-                Poll::Ready(Some(item))
-            }
-            Poll::Ready(Err(_)) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+        let this = self.get_mut();
+        this.core
+            .poll_recv(&mut this.listener, RecvKind::Future, cx)
+    }
+}
+
+impl<T> Drop for Recv<'_, T> {
+    fn drop(&mut self) {
+        self.core.stop_recv(&mut self.listener, RecvKind::Future);
     }
 }
 
 impl<T> fmt::Debug for Recv<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Recv").finish_non_exhaustive()
+        f.debug_struct("Recv")
+            .field("waiting", &self.listener.is_some())
+            .finish_non_exhaustive()
     }
 }

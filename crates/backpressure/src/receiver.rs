@@ -6,10 +6,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use concurrent_queue::PopError;
+use event_listener::EventListener;
 use futures_core::Stream;
 use futures_core::stream::FusedStream;
 
-use crate::core::Core;
+use crate::core::{Core, RecvKind};
 use crate::error::TryRecvError;
 use crate::futures::Recv;
 use crate::stats::Stats;
@@ -28,22 +30,22 @@ use crate::stats::Stats;
 /// [`Stats::dropped`].
 pub struct Receiver<T> {
     core: Arc<Core<T>>,
-    /// Boxed: async-channel's receiver is `!Unpin`; ours stays `Unpin`.
-    inner: Pin<Box<async_channel::Receiver<T>>>,
+    /// The `Stream`'s listener while it waits for an item.
+    listener: Option<EventListener>,
 }
 
 impl<T> Receiver<T> {
-    pub(crate) fn new(core: Arc<Core<T>>, inner: async_channel::Receiver<T>) -> Self {
+    pub(crate) fn new(core: Arc<Core<T>>) -> Self {
         Self {
             core,
-            inner: Box::pin(inner),
+            listener: None,
         }
     }
 
     /// Receives the oldest item, waiting while the queue is empty; `None`
     /// once every sender is gone and the queue is drained. Cancel-safe.
     pub fn recv(&self) -> Recv<'_, T> {
-        Recv::new(&self.core, self.inner.recv())
+        Recv::new(&self.core)
     }
 
     /// Receives the oldest item if one is queued now.
@@ -53,14 +55,10 @@ impl<T> Receiver<T> {
     /// [`TryRecvError::Empty`], or [`TryRecvError::Closed`] once every
     /// sender is gone and the queue is drained.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        match self.inner.try_recv() {
-            Ok(item) => {
-                self.core.on_received();
-                Ok(item)
-            }
-            Err(async_channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
-            Err(async_channel::TryRecvError::Closed) => Err(TryRecvError::Closed),
-        }
+        self.core.try_recv().map_err(|e| match e {
+            PopError::Empty => TryRecvError::Empty,
+            PopError::Closed => TryRecvError::Closed,
+        })
     }
 
     /// A snapshot of the queue's counters (shared by every handle).
@@ -95,13 +93,8 @@ impl<T> Stream for Receiver<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        match this.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(item)) => {
-                this.core.on_received();
-                Poll::Ready(Some(item))
-            }
-            other => other,
-        }
+        this.core
+            .poll_recv(&mut this.listener, RecvKind::Stream, cx)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -111,19 +104,20 @@ impl<T> Stream for Receiver<T> {
 
 impl<T> FusedStream for Receiver<T> {
     fn is_terminated(&self) -> bool {
-        self.inner.is_terminated()
+        self.core.is_terminated()
     }
 }
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         self.core.add_receiver();
-        Self::new(Arc::clone(&self.core), (*self.inner).clone())
+        Self::new(Arc::clone(&self.core))
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        self.core.stop_recv(&mut self.listener, RecvKind::Stream);
         self.core.drop_receiver();
     }
 }

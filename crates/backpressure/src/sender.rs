@@ -138,10 +138,10 @@ impl<T, C: Clock, S> Sender<T, C, S> {
     ///
     /// This is "try first; if full, count it, then wait" as one call: the
     /// first time the call finds the queue full it counts a
-    /// [full event](Stats::full_events) and starts measuring the time it is
-    /// [blocked](Stats::blocked) (on the queue's clock); then it waits. The
-    /// other policies never wait (except `DropOldest` when every slot is
-    /// held by a permit, see [`Overflow`]).
+    /// [full event](Stats::full_events); then it waits, and the time it
+    /// sleeps is added to [blocked](Stats::blocked) (on the queue's clock).
+    /// The other policies never wait (except `DropOldest` when every slot
+    /// is held by a permit, see [`Overflow`]).
     ///
     /// Cancel-safe: until the future resolves the item stays inside it, and
     /// [`Send::into_inner`] takes it back from a future that lost a race;

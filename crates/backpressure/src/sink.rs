@@ -71,7 +71,7 @@ impl<T, C: Clock, S> Sink<T> for Sender<T, C, S> {
                     return Poll::Ready(result);
                 }
                 None => {
-                    if this.sink_waiter.poll_wake(core, cx).is_pending() {
+                    if this.sink_waiter.poll_wake(core, clock, cx).is_pending() {
                         return Poll::Pending;
                     }
                 }

@@ -52,7 +52,10 @@ pub struct Stats {
     pub full_events: u64,
     /// Total time senders (and reservers) spent waiting for a slot,
     /// measured on the queue's clock, including waits that were cancelled
-    /// or timed out (saturating).
+    /// or timed out (saturating). A wait is timed from the moment the call
+    /// goes to sleep (its first `Pending`) to the moment it ends; a call
+    /// that found the queue full but got a slot on its re-check, before
+    /// sleeping, adds nothing (and reads no clock).
     pub blocked: Duration,
     /// Items the queue took (see the invariant above).
     pub sent: u64,
@@ -89,15 +92,40 @@ impl Counters {
     }
 
     pub(crate) fn add_blocked(&self, d: Duration) {
+        if d.is_zero() {
+            return; // a wait the re-check ended, or a clock that stands still
+        }
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let _ = self
-            .blocked_nanos
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                Some(b.saturating_add(nanos))
-            });
+        // One atomic add (not a compare-and-swap loop, which retries under
+        // contention); the add that carries past `u64::MAX` (584 years)
+        // pins the total there, and so does every add after it.
+        let before = self.blocked_nanos.fetch_add(nanos, Ordering::Relaxed);
+        if before.checked_add(nanos).is_none() {
+            self.blocked_nanos.store(u64::MAX, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn blocked(&self) -> Duration {
         Duration::from_nanos(self.blocked_nanos.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(all(test, not(sluicegate_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_time_adds_up_and_saturates() {
+        let c = Counters::default();
+        c.add_blocked(Duration::from_nanos(5));
+        c.add_blocked(Duration::ZERO);
+        c.add_blocked(Duration::from_secs(2));
+        assert_eq!(c.blocked(), Duration::from_nanos(2_000_000_005));
+        c.add_blocked(Duration::from_nanos(u64::MAX - 10));
+        assert_eq!(c.blocked(), Duration::from_nanos(u64::MAX));
+        c.add_blocked(Duration::from_nanos(1));
+        assert_eq!(c.blocked(), Duration::from_nanos(u64::MAX));
+        c.add_blocked(Duration::MAX);
+        assert_eq!(c.blocked(), Duration::from_nanos(u64::MAX));
     }
 }

@@ -15,7 +15,7 @@ use crate::core::Core;
 #[derive(Debug, Default)]
 pub(crate) struct Waiter {
     listener: Option<EventListener>,
-    /// When this call first found the queue full; `Some` while it waits.
+    /// When this call first went to sleep; `Some` while it waits.
     since: Option<Instant>,
     /// Whether this call has found the queue full (its full event counted).
     full_seen: bool,
@@ -29,18 +29,25 @@ impl Waiter {
         self.full_seen
     }
 
-    /// The queue was full and this call will wait: start the blocked clock.
-    pub(crate) fn mark_full(&mut self, clock: &impl Clock) {
+    /// The queue was full and this call will wait (its full event is
+    /// counted).
+    pub(crate) fn mark_full(&mut self) {
         self.full_seen = true;
-        if self.since.is_none() {
-            self.since = Some(clock.now());
-        }
     }
 
     /// Waits for a wake-up. The first call only registers the listener and
     /// returns `Ready`, so the caller re-checks the queue before sleeping:
     /// a slot freed in between is not missed.
-    pub(crate) fn poll_wake<T>(&mut self, core: &Core<T>, cx: &mut Context<'_>) -> Poll<()> {
+    ///
+    /// The blocked clock starts when the call first goes to sleep
+    /// (returns `Pending`): a wait that the re-check ends at once reads no
+    /// clock (it was blocked for no measurable time).
+    pub(crate) fn poll_wake<T>(
+        &mut self,
+        core: &Core<T>,
+        clock: &impl Clock,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         match &mut self.listener {
             None => {
                 // Listen first, then count: see `core`'s module docs.
@@ -54,7 +61,12 @@ impl Waiter {
                     self.stop_listening(core);
                     Poll::Ready(())
                 }
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    if self.since.is_none() {
+                        self.since = Some(clock.now());
+                    }
+                    Poll::Pending
+                }
             },
         }
     }

@@ -3,10 +3,18 @@
 //! pending waiter whose waker never fired; a leaked or doubly used slot
 //! shows in the counters.
 //!
-//! Only this crate's atomics are loom's; async-channel's queue and
+//! Only this crate's atomics are loom's; concurrent-queue's queue and
 //! event-listener's list are plain std code, which loom runs as indivisible
-//! steps. The wakers are plain flags (not loom's), so no loom operation runs
-//! inside event-listener's lock.
+//! steps (no loom operation runs inside a push or a pop, so loom never
+//! switches threads half-way through one). The wakers are plain flags (not
+//! loom's), so no loom operation runs inside event-listener's lock.
+//!
+//! Both wake-up protocols are modelled: a sender waiting for a slot (woken
+//! by a receive or a dropped permit) and a receiver waiting for an item
+//! (woken by a send, or by the close), as a `Recv` future and as a
+//! `Stream`. Removing either half of a Dekker pair (the fence after a push,
+//! the count and re-check before a receiver sleeps) makes these models
+//! fail with "lost wake-up".
 //!
 //! `RUSTFLAGS="--cfg sluicegate_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p sluicegate-backpressure --test loom --release`
 #![cfg(sluicegate_loom)]
@@ -17,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use futures_util::Stream;
 use loom::thread;
 use sluicegate_backpressure::{DropReason, Overflow, Receiver, SendError, Sender};
 
@@ -214,5 +223,116 @@ fn closing_races_a_permit_send_and_the_item_is_seen() {
         let s = tx.stats();
         assert_eq!((s.sent, s.dropped, s.len, s.reserved), (1, 1, 0, 0));
         assert!(tx.try_send(2).unwrap_err().is_closed());
+    });
+}
+
+#[test]
+fn a_send_wakes_a_waiting_receiver() {
+    loom::model(|| {
+        let (tx, rx, _) = queue(1, Overflow::Block);
+        let sender = thread::spawn(move || {
+            tx.try_send(1).unwrap();
+            tx
+        });
+        let flag = Arc::new(Flag::default());
+        let mut recv = rx.recv();
+        let first = poll_with(&mut recv, &flag);
+        let tx = sender.join().unwrap();
+        if first.is_pending() {
+            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
+            assert_eq!(poll_with(&mut recv, &flag), Poll::Ready(Some(1)));
+        } else {
+            assert_eq!(first, Poll::Ready(Some(1)));
+        }
+        drop(recv);
+        let s = tx.stats();
+        assert_eq!((s.sent, s.received, s.len, s.reserved), (1, 1, 0, 0));
+    });
+}
+
+#[test]
+fn a_send_wakes_a_waiting_stream() {
+    loom::model(|| {
+        let (tx, mut rx, _) = queue(1, Overflow::Block);
+        let sender = thread::spawn(move || {
+            tx.try_send(1).unwrap();
+            tx
+        });
+        let flag = Arc::new(Flag::default());
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let first = Pin::new(&mut rx).poll_next(&mut cx);
+        let tx = sender.join().unwrap();
+        if first.is_pending() {
+            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
+            assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(Some(1)));
+        } else {
+            assert_eq!(first, Poll::Ready(Some(1)));
+        }
+        let s = tx.stats();
+        assert_eq!((s.sent, s.received, s.len), (1, 1, 0));
+    });
+}
+
+#[test]
+fn two_sends_wake_two_waiting_receivers() {
+    // Each push wakes one more waiting `Recv`; neither receiver may be left
+    // pending with an item queued.
+    loom::model(|| {
+        let (tx, rx, _) = queue(2, Overflow::Block);
+        let sender = thread::spawn(move || {
+            tx.try_send(1).unwrap();
+            tx.try_send(2).unwrap();
+            tx
+        });
+        let flags = [Arc::new(Flag::default()), Arc::new(Flag::default())];
+        let mut recvs = [rx.recv(), rx.recv()];
+        let mut got = [None, None];
+        for i in 0..2 {
+            if let Poll::Ready(item) = poll_with(&mut recvs[i], &flags[i]) {
+                got[i] = item;
+            }
+        }
+        let tx = sender.join().unwrap();
+        // Everything sent: keep polling the woken receivers until none is
+        // woken. A receiver still pending then lost its wake-up.
+        loop {
+            let mut progress = false;
+            for i in 0..2 {
+                if got[i].is_none() && flags[i].0.swap(false, Ordering::SeqCst) {
+                    if let Poll::Ready(item) = poll_with(&mut recvs[i], &flags[i]) {
+                        got[i] = item;
+                    }
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        let mut got = got.map(|item| item.expect("lost wake-up"));
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        drop(recvs);
+        let s = tx.stats();
+        assert_eq!((s.sent, s.received, s.len), (2, 2, 0));
+    });
+}
+
+#[test]
+fn the_last_sender_going_wakes_a_waiting_receiver() {
+    loom::model(|| {
+        let (tx, rx, _) = queue(1, Overflow::Block);
+        let sender = thread::spawn(move || drop(tx));
+        let flag = Arc::new(Flag::default());
+        let mut recv = rx.recv();
+        let first = poll_with(&mut recv, &flag);
+        sender.join().unwrap();
+        if first.is_pending() {
+            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
+            assert_eq!(poll_with(&mut recv, &flag), Poll::Ready(None));
+        } else {
+            assert_eq!(first, Poll::Ready(None));
+        }
     });
 }

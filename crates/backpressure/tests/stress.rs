@@ -220,3 +220,61 @@ fn last_receiver_dropped_mid_stream_loses_nothing() {
     assert_eq!(s.sent, PRODUCERS * PER_PRODUCER - back.len() as u64);
     assert_eq!(s.dropped, dropped.len() as u64);
 }
+
+#[test]
+fn streams_and_recv_futures_racing_lose_no_wake_up() {
+    // Receivers of both kinds wait on the queue at once (two `Stream`s, two
+    // `recv()` loops), on their own threads, against producers on others:
+    // a lost wake-up hangs this test; a lost or doubled item fails it.
+    use futures_util::StreamExt;
+
+    for capacity in [1, 4] {
+        let (tx, rx) = sluicegate_backpressure::bounded::<u64>(capacity).unwrap();
+        let consumers: Vec<_> = (0..4)
+            .map(|i| {
+                let mut rx = rx.clone();
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    if i % 2 == 0 {
+                        while let Some(item) = block_on(rx.next()) {
+                            got.push(item);
+                        }
+                    } else {
+                        while let Some(item) = block_on(rx.recv()) {
+                            got.push(item);
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        // Kept for the stats (a receiver that never receives does not keep
+        // the queue open; a sender would).
+        let stats_rx = rx;
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    for n in 0..PER_PRODUCER {
+                        block_on(tx.send(p * PER_PRODUCER + n)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for h in producers {
+            h.join().unwrap();
+        }
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..PRODUCERS * PER_PRODUCER).collect::<Vec<_>>());
+        let s = stats_rx.stats();
+        assert_eq!(
+            (s.sent, s.received, s.len),
+            (all.len() as u64, all.len() as u64, 0)
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! Waiting receivers, on one thread: who is woken by a send, a dropped
+//! `Recv`, and the close. (`tests/loom.rs` checks the same protocol against
+//! every interleaving; these pin the policy: one `Recv` per item, every
+//! stream, and nobody when nobody waits.)
+
+mod support;
+
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use sluicegate_backpressure::Overflow;
+use sluicegate_rt::ManualClock;
+use support::{Flag, assert_accounted, queue};
+
+#[test]
+fn a_send_wakes_one_waiting_recv_per_item() {
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    let (f1, w1) = Flag::new();
+    let (f2, w2) = Flag::new();
+    let mut r1 = pin!(rx.recv());
+    let mut r2 = pin!(rx.recv());
+    assert!(r1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
+    assert!(r2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+
+    tx.try_send(1).unwrap();
+    assert!(f1.take(), "the first waiter is woken");
+    assert!(!f2.take(), "one item wakes one `Recv`");
+    tx.try_send(2).unwrap();
+    assert!(f2.take(), "the second item wakes the second waiter");
+
+    let mut cx1 = Context::from_waker(&w1);
+    let mut cx2 = Context::from_waker(&w2);
+    assert_eq!(r1.as_mut().poll(&mut cx1), Poll::Ready(Some(1)));
+    assert_eq!(r2.as_mut().poll(&mut cx2), Poll::Ready(Some(2)));
+    assert_accounted(&tx);
+}
+
+#[test]
+fn a_dropped_recv_passes_its_wake_up_on() {
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    let (f1, w1) = Flag::new();
+    let (f2, w2) = Flag::new();
+    let mut r1 = Box::pin(rx.recv());
+    let mut r2 = pin!(rx.recv());
+    assert!(r1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
+    assert!(r2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+
+    tx.try_send(7).unwrap();
+    assert!(f1.take() && !f2.take());
+    drop(r1); // woken, never polled: the wake-up must not die with it
+    assert!(f2.take(), "the notification passed on to the other waiter");
+    assert_eq!(
+        r2.as_mut().poll(&mut Context::from_waker(&w2)),
+        Poll::Ready(Some(7))
+    );
+    assert_accounted(&tx);
+}
+
+#[test]
+fn an_unpolled_stream_does_not_swallow_the_wake_up() {
+    // A `Receiver` polled as a `Stream` keeps its listener between polls
+    // (it may sit in a `select!` that went elsewhere): every waiting
+    // stream is woken, and a waiting `Recv` too, so the item is not stuck
+    // behind a receiver that is not looking.
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    let mut stream_rx = rx.clone();
+    let (fs, ws) = Flag::new();
+    let (fr, wr) = Flag::new();
+    assert!(
+        Pin::new(&mut stream_rx)
+            .poll_next(&mut Context::from_waker(&ws))
+            .is_pending()
+    );
+    let mut recv = pin!(rx.recv());
+    assert!(
+        recv.as_mut()
+            .poll(&mut Context::from_waker(&wr))
+            .is_pending()
+    );
+
+    tx.try_send(3).unwrap();
+    assert!(fs.take(), "the waiting stream is woken");
+    assert!(fr.take(), "the waiting `Recv` is woken too");
+    assert_eq!(
+        recv.as_mut().poll(&mut Context::from_waker(&wr)),
+        Poll::Ready(Some(3))
+    );
+    // The stream, polled at last, finds nothing and waits again.
+    assert!(
+        Pin::new(&mut stream_rx)
+            .poll_next(&mut Context::from_waker(&ws))
+            .is_pending()
+    );
+    tx.try_send(4).unwrap();
+    assert!(fs.take());
+    assert_eq!(
+        Pin::new(&mut stream_rx).poll_next(&mut Context::from_waker(&ws)),
+        Poll::Ready(Some(4))
+    );
+    assert_accounted(&tx);
+}
+
+#[test]
+fn the_close_wakes_every_waiting_receiver() {
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    let mut stream_rx = rx.clone();
+    let (f1, w1) = Flag::new();
+    let (f2, w2) = Flag::new();
+    let (fs, ws) = Flag::new();
+    let mut r1 = pin!(rx.recv());
+    let mut r2 = pin!(rx.recv());
+    assert!(r1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
+    assert!(r2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+    assert!(
+        Pin::new(&mut stream_rx)
+            .poll_next(&mut Context::from_waker(&ws))
+            .is_pending()
+    );
+    let permit = tx.try_reserve().unwrap();
+    drop(tx);
+    assert!(
+        !f1.take() && !f2.take() && !fs.take(),
+        "a permit keeps the queue open"
+    );
+    drop(permit);
+    assert!(f1.take() && f2.take() && fs.take(), "everyone sees the end");
+    assert_eq!(
+        r1.as_mut().poll(&mut Context::from_waker(&w1)),
+        Poll::Ready(None)
+    );
+    assert_eq!(
+        r2.as_mut().poll(&mut Context::from_waker(&w2)),
+        Poll::Ready(None)
+    );
+    assert_eq!(
+        Pin::new(&mut stream_rx).poll_next(&mut Context::from_waker(&ws)),
+        Poll::Ready(None)
+    );
+}
