@@ -23,8 +23,9 @@ use crate::error::StageId;
 /// emitted, so the identity holds there too). A live snapshot
 /// ([`Monitor`](crate::Monitor)) sees a batch stage's `input` once per
 /// poll of the stage, and the counts of the fused stages before a batch
-/// stage once per run of items they handed it (at most 1,024), not per
-/// item; the [`Summary`] at the end is exact.
+/// stage once per run of items pulled through them (up to the source's
+/// yield budget of 4,096 items when a filter or failures drop most of
+/// them), not per item; the [`Summary`] at the end is exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageStats {

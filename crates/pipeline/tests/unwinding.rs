@@ -115,3 +115,101 @@ fn a_spawner_that_panics_leaves_the_item_it_was_given_counted() {
         assert!(stage_balanced(stage), "{stage:?}");
     }
 }
+
+/// Ready at once with its value; its destructor panics if `armed`.
+struct DropBomb {
+    value: u64,
+    armed: bool,
+}
+
+impl std::future::Future for DropBomb {
+    type Output = u64;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<u64> {
+        std::task::Poll::Ready(self.value)
+    }
+}
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        if self.armed && !std::thread::panicking() {
+            panic!("the future's destructor broke");
+        }
+    }
+}
+
+/// An item whose destructor panics if `armed`.
+struct Bomb {
+    value: u64,
+    armed: bool,
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.armed && !std::thread::panicking() {
+            panic!("the item's destructor broke");
+        }
+    }
+}
+
+#[test]
+fn an_async_step_counts_the_element_in_hand_when_a_destructor_unwinds_in_a_run() {
+    // A batch stage pulls a run of items through the async step (a fold),
+    // which does not hold them in its context: a panic outside the guarded
+    // function (the finished future's destructor) must not lose the item
+    // the step was working on. Items 0..2 are in the batch; item 3 is in
+    // the async step's hand.
+    let clock = ManualClock::new();
+    let runnable =
+        Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10u64))
+            .map(|x| DropBomb {
+                value: x,
+                armed: x == 3,
+            })
+            .batch(Batch::size(8), clock.clone())
+            .sink(|_b: Vec<u64>| async {})
+            .unwrap();
+    let monitor = runnable.monitor();
+    run_and_unwind(&clock, runnable.run(CancelToken::new()));
+    let summary = monitor.summary();
+    assert_eq!(summary.outcome, Outcome::Aborted);
+    assert_eq!((summary.produced, summary.discarded), (4, 4), "{summary}");
+    assert!(summary.is_balanced(), "{summary}");
+    for stage in &summary.stages {
+        assert!(stage_balanced(stage), "{stage:?}");
+    }
+    let map = &summary.stages[1];
+    assert_eq!((map.input, map.output, map.discarded), (4, 3, 1));
+}
+
+#[test]
+fn an_async_filter_counts_the_element_in_hand_when_its_destructor_unwinds_in_a_run() {
+    // As above, the rejected element's own destructor.
+    let clock = ManualClock::new();
+    let runnable =
+        Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10u64))
+            .map_sync(|x| Bomb {
+                value: x,
+                armed: x == 3,
+            })
+            .filter(|b: &Bomb| {
+                let keep = b.value != 3;
+                async move { keep }
+            })
+            .map_sync(|b: Bomb| b.value)
+            .batch(Batch::size(8), clock.clone())
+            .sink(|_b: Vec<u64>| async {})
+            .unwrap();
+    let monitor = runnable.monitor();
+    run_and_unwind(&clock, runnable.run(CancelToken::new()));
+    let summary = monitor.summary();
+    assert_eq!(summary.outcome, Outcome::Aborted);
+    assert_eq!(summary.produced, 4, "{summary}");
+    assert!(summary.is_balanced(), "{summary}");
+    for stage in &summary.stages {
+        assert!(stage_balanced(stage), "{stage:?}");
+    }
+}

@@ -257,6 +257,34 @@ impl<E> Drop for Ctx<E> {
     }
 }
 
+/// The element a fold ([`Pull`](super::Pull)) is working on, by weight.
+/// A fold does not hold its elements in the stage's [`Ctx`] (no store
+/// there per element), so if a poll unwinds while one is in hand (a panic
+/// outside the guarded function: a future's or an element's destructor,
+/// the clock), this counts it as discarded, as the [`Ctx`]'s drop guard
+/// counts what a stage holds.
+pub(crate) struct InHand<'a, E> {
+    ctx: &'a Ctx<E>,
+    /// The weight of the element in hand, if any.
+    pub(crate) weight: Option<u64>,
+}
+
+impl<'a, E> InHand<'a, E> {
+    #[inline]
+    pub(crate) fn new(ctx: &'a Ctx<E>) -> Self {
+        Self { ctx, weight: None }
+    }
+}
+
+impl<E> Drop for InHand<'_, E> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(items) = self.weight {
+            self.ctx.control.discard(&self.ctx.counters, 1, items);
+        }
+    }
+}
+
 /// Calls user code, turning a panic into its message.
 #[inline(always)]
 pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, String> {

@@ -23,11 +23,13 @@ use crate::stats::StageCounters;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fold {
-    /// It handed over `limit` elements, or the function asked it to stop:
-    /// more may be ready.
+    /// It handed over `limit` elements, the function asked it to stop, or
+    /// a stage ended the run early (a failure or a panic, the source's
+    /// yield budget): more may be ready.
     Limit,
     /// Nothing is ready now: the task is woken when there is (or it was
-    /// woken already, for a cooperative yield).
+    /// woken already, for a cooperative yield), or the run was aborted
+    /// (the run future ends it).
     Pending,
     /// The stream ended.
     End,

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use pin_project_lite::pin_project;
 
-use super::ctx::{Ctx, Weighted, poll_slot, start_slot};
+use super::ctx::{Ctx, InHand, Weighted, poll_slot, start_slot};
 use super::pull::{Fold, Pull, Sealed, SharedTally, Tally, fold_steps};
 use super::sync_steps::Step;
 
@@ -310,11 +310,14 @@ where
             let mut output = Tally::new(&ctx.counters.output);
             let mut rejected = Tally::new(&ctx.counters.filtered);
             let mut rejected_items = SharedTally::new(&ctx.control.ledger.filtered);
+            // Counted in and not yet out: discarded if a poll unwinds.
+            let mut hand = InHand::new(ctx);
             fold_steps(limit - first, |room, given, halt| {
                 upstream
                     .as_mut()
                     .poll_fold(cx, room, &mut |Weighted { item, weight }| {
                         input.n += 1;
+                        hand.weight = Some(weight);
                         let since = if timed { Some(ctx.control.now()) } else { None };
                         let mut fcx = Context::from_waker(&waker);
                         let mut held = None;
@@ -325,6 +328,8 @@ where
                         };
                         let done = match start_slot(slot.as_mut(), make, &mut fcx) {
                             Poll::Pending => {
+                                // Held by the stage once the fold returns.
+                                hand.weight = None;
                                 kept = Some((weight, since, held));
                                 *halt = true;
                                 return false;
@@ -335,7 +340,10 @@ where
                             ctx.counters
                                 .add_busy(ctx.control.now().saturating_duration_since(since));
                         }
-                        match done.map(|out| held.map(|held| K::finish(out, held))) {
+                        let done = done.map(|out| held.map(|held| K::finish(out, held)));
+                        // From here it is counted: passed on, rejected or failed.
+                        hand.weight = None;
+                        match done {
                             Ok(Some(Step::Pass(out))) => {
                                 output.n += 1;
                                 *given += 1;
