@@ -41,8 +41,14 @@
 //! passes straight to the new item, so `slots` does not move. Two senders
 //! evicting at once take two different items (the pop is atomic), and a
 //! receiver racing with them takes a third or finds the queue empty. When
-//! nothing is queued but every slot is taken (all held by permits), there
-//! is nothing to evict and the send waits (woken by each permit's send).
+//! nothing is queued but every slot is taken (all held by permits, or for
+//! an instant by a sender between its eviction's pop and its push), there
+//! is nothing to evict and the send waits. Under `DropOldest` a push wakes
+//! every waiting sender if a `DropOldest` send waits (the fence after the
+//! push orders it before a read of `evict_waiting`, see [`Core::pushed`]):
+//! a queued item is something to evict, so each such send in turn evicts
+//! the item the previous one pushed (a waiting `reserve`, which needs a
+//! free slot, goes back to sleep).
 //!
 //! # Waking senders only when it is needed
 //!
@@ -243,6 +249,10 @@ pub(crate) struct Core<T> {
     receivers: AtomicUsize,
     /// Senders and reservers waiting for a slot (or for the close).
     pub(crate) send_ops: Event,
+    /// The `send_ops` listeners (counted in `waiting` too) of `DropOldest`
+    /// sends, which can go on as soon as an item is queued (they evict it);
+    /// read by every push under `DropOldest` (see [`Core::pushed`]).
+    evict_waiting: AtomicUsize,
     /// `Recv` futures waiting for an item (or for the close).
     recv_ops: Event,
     /// Streams waiting for an item (or for the close).
@@ -282,6 +292,7 @@ impl<T> Core<T> {
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
             send_ops: Event::new(),
+            evict_waiting: AtomicUsize::new(0),
             recv_ops: Event::new(),
             stream_ops: Event::new(),
             counters: Counters::default(),
@@ -381,14 +392,22 @@ impl<T> Core<T> {
     }
 
     /// A waiter's listener is now in `send_ops`' list; the caller re-checks
-    /// the slots next (see the module docs).
-    pub(crate) fn listener_added(&self) {
+    /// the slots next (see the module docs). `evicts`: it is a `DropOldest`
+    /// send's, which any push lets go on (see [`Core::pushed`]).
+    pub(crate) fn listener_added(&self, evicts: bool) {
         self.slot.waiting.fetch_add(1, Ordering::SeqCst);
+        if evicts {
+            self.evict_waiting.fetch_add(1, Ordering::SeqCst);
+        }
         fence(Ordering::SeqCst);
     }
 
-    /// A waiter's listener is gone from `send_ops`' list.
-    pub(crate) fn listener_removed(&self) {
+    /// A waiter's listener is gone from `send_ops`' list (`evicts` as it
+    /// was added).
+    pub(crate) fn listener_removed(&self, evicts: bool) {
+        if evicts {
+            self.evict_waiting.fetch_sub(1, Ordering::SeqCst);
+        }
         self.slot.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
@@ -414,6 +433,16 @@ impl<T> Core<T> {
     /// An item was pushed: the push is ordered before the read of
     /// `recv_waiting` (the sending half of the receivers' Dekker pair, see
     /// the module docs); no receiver waiting, no notification.
+    ///
+    /// Under `DropOldest` the same fence orders the push before a read of
+    /// `evict_waiting`: a send waits there only when it found nothing to
+    /// evict, and a queued item is something to evict, so a push wakes
+    /// every waiting sender (each evicts the item the one before it
+    /// pushed). All, not one: a waiting `reserve` (which needs a free slot,
+    /// not an item) could take a single notification and go back to sleep;
+    /// reserves alone waiting (`evict_waiting == 0`) are not woken. The
+    /// send's re-check is the other half of the pair: it registers, counts,
+    /// fences, then tries to evict again.
     #[inline]
     fn pushed(&self) {
         fence(Ordering::SeqCst);
@@ -421,6 +450,16 @@ impl<T> Core<T> {
         if waiting != 0 {
             self.wake_receivers(waiting);
         }
+        if self.policy == Overflow::DropOldest && self.evict_waiting.load(Ordering::SeqCst) != 0 {
+            self.wake_evictors();
+        }
+    }
+
+    /// `DropOldest`: an item was pushed and senders wait; wakes them all.
+    #[cold]
+    fn wake_evictors(&self) {
+        // The fence in `pushed` already orders the push before this.
+        self.send_ops.notify(usize::MAX.relaxed());
     }
 
     /// Wakes one more waiting `Recv` and every waiting stream, as
@@ -477,6 +516,9 @@ impl<T> Core<T> {
             }
             match listener {
                 None => {
+                    // A close (or a push) may land between the pop above and
+                    // the listener below: the re-check catches it.
+                    self.preemptible();
                     // Listen first, then count, then (in the next turn of
                     // the loop) check the queue again.
                     *listener = Some(match kind {
@@ -517,6 +559,23 @@ impl<T> Core<T> {
             .fetch_sub(kind.one(), Ordering::SeqCst);
     }
 
+    /// A point where loom may switch threads. loom runs a call into
+    /// concurrent-queue or event-listener (plain std code) as one
+    /// indivisible step and switches only at this crate's atomics, and only
+    /// where an access races another thread's; between two such calls a
+    /// real thread can be preempted. So under loom this reads (relaxed, no
+    /// ordering added) the words another thread writes around a push, a
+    /// pop or a close: the slot word (a take, a release) and `senders` (the
+    /// last sender going). Compiled out of every other build.
+    #[inline(always)]
+    fn preemptible(&self) {
+        #[cfg(sluicegate_loom)]
+        {
+            let _ = self.slot.word.load(Ordering::Relaxed);
+            let _ = self.senders.load(Ordering::Relaxed);
+        }
+    }
+
     /// Hands a taken item to the drop callback, counted.
     fn discard(&self, item: T, reason: DropReason) {
         Counters::bump(&self.counters.dropped);
@@ -555,6 +614,14 @@ impl<T> Core<T> {
     fn evict_for(&self, item: T) -> Offer<T> {
         match self.queue.pop() {
             Ok(oldest) => {
+                // Between this pop and the push below, another `DropOldest`
+                // sender can find the queue empty and every slot taken, and
+                // wait: the push wakes it (see `pushed`). That sender only
+                // reads what this one wrote, so loom would not see a race
+                // here to explore (`preemptible`): under loom, yield, to
+                // make the other threads run in this window.
+                #[cfg(sluicegate_loom)]
+                loom::thread::yield_now();
                 // The slot passes from `oldest` to `item`: push first, so a
                 // panicking callback cannot leak the slot.
                 let pushed = self.push_taken(item);
@@ -584,14 +651,10 @@ impl<T> Core<T> {
     /// gone, the item is counted as sent and dropped, and goes to the
     /// callback with [`DropReason::Closed`].
     pub(crate) fn send_reserved(&self, item: T) {
-        match self.push_taken(item) {
-            // Under `DropOldest`, a sender may be waiting for something to
-            // evict (every slot reserved, nothing queued): now there is.
-            Ok(()) if self.policy == Overflow::DropOldest => {
-                self.send_ops.notify_additional(1);
-            }
-            Ok(()) => {}
-            Err(item) => self.discard(item, DropReason::Closed),
+        // Under `DropOldest`, a sender may be waiting for something to
+        // evict (every slot reserved, nothing queued): the push wakes it.
+        if let Err(item) = self.push_taken(item) {
+            self.discard(item, DropReason::Closed);
         }
     }
 
@@ -736,6 +799,8 @@ impl<T> fmt::Debug for Core<T> {
 
 #[cfg(all(test, not(sluicegate_loom)))]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     /// Sends and receives `n` items through `core`, as the handles do.
@@ -803,6 +868,70 @@ mod tests {
         assert!(core.push_taken(6).is_ok());
         assert_eq!(core.try_recv().ok(), Some(6));
         assert_eq!(waiting(), 0);
+    }
+
+    #[test]
+    fn send_wait_counts_return_to_zero_whatever_becomes_of_the_waiters() {
+        // A count left raised would cost a notification per release (or per
+        // push under `DropOldest`) forever; one lowered twice would wrap.
+        use std::future::Future;
+        use std::pin::{Pin, pin};
+        use std::task::Waker;
+        use std::time::Duration;
+
+        use futures_sink::Sink;
+
+        for policy in [Overflow::Block, Overflow::DropOldest] {
+            let clock = sluicegate_rt::ManualClock::new();
+            let (mut tx, rx) = crate::builder::<u32>(1)
+                .policy(policy)
+                .timer(clock.clone())
+                .build()
+                .unwrap();
+            let core = Arc::clone(&tx.core);
+            let counts = || {
+                let c = &core;
+                (
+                    c.slot.waiting.load(Ordering::SeqCst),
+                    c.evict_waiting.load(Ordering::SeqCst),
+                )
+            };
+            let evicts = usize::from(policy == Overflow::DropOldest);
+            let mut cx = Context::from_waker(Waker::noop());
+            let permit = tx.try_reserve().unwrap(); // nothing to evict
+            {
+                let mut send = pin!(tx.send(1));
+                assert!(send.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(counts(), (1, evicts));
+                let mut reserve = pin!(tx.reserve());
+                assert!(reserve.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(counts(), (2, evicts));
+            } // both dropped while waiting
+            assert_eq!(counts(), (0, 0));
+            {
+                let mut timed = pin!(tx.send_timeout(2, Duration::from_millis(1)));
+                assert!(timed.as_mut().poll(&mut cx).is_pending());
+                clock.advance(Duration::from_millis(1));
+                assert!(matches!(
+                    timed.as_mut().poll(&mut cx),
+                    Poll::Ready(Err(crate::SendTimeoutError::Timeout(2)))
+                ));
+                assert_eq!(counts(), (0, 0), "timed out");
+                let mut send = pin!(tx.send(3));
+                assert!(send.as_mut().poll(&mut cx).is_pending());
+                drop(permit); // wakes it (a free slot)
+                assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+                assert_eq!(counts(), (0, 0), "woken and done");
+            }
+            if policy == Overflow::Block {
+                // The sink's wait, given up by `poll_close`.
+                assert!(Pin::new(&mut tx).poll_ready(&mut cx).is_pending());
+                assert_eq!(counts(), (1, 0));
+                assert!(Pin::new(&mut tx).poll_close(&mut cx).is_ready());
+                assert_eq!(counts(), (0, 0), "sink closed");
+            }
+            assert_eq!(rx.try_recv(), Ok(3));
+        }
     }
 
     #[test]

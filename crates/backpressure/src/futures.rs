@@ -87,7 +87,8 @@ impl<T, C: Clock, S> Future for Send<'_, T, C, S> {
                 Offer::Full(item) => {
                     this.item = Some(item);
                     this.waiter.mark_full();
-                    if this.waiter.poll_wake(core, clock, cx).is_pending() {
+                    let evicts = core.policy() == Overflow::DropOldest;
+                    if this.waiter.poll_wake(core, clock, cx, evicts).is_pending() {
                         return Poll::Pending;
                     }
                 }
@@ -198,7 +199,7 @@ impl<T, C: Clock, S> Future for Reserve<'_, T, C, S> {
                 Some(Ok(())) => return Poll::Ready(Ok(Permit::new(Arc::clone(core)))),
                 Some(Err(closed)) => return Poll::Ready(Err(closed)),
                 None => {
-                    if this.waiter.poll_wake(core, clock, cx).is_pending() {
+                    if this.waiter.poll_wake(core, clock, cx, false).is_pending() {
                         return Poll::Pending;
                     }
                 }

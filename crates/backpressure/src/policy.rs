@@ -20,8 +20,12 @@
 /// permit is a promise of room, and the policies decide the fate of items,
 /// not of promises. When every slot is held by a permit there is nothing to
 /// evict, so `DropOldest` then behaves as `Block` (and `try_send` returns
-/// `Full`): `send` waits until a permit is used (its item is then evicted)
-/// or given back.
+/// `Full`): `send` waits until an item is queued (a permit is used, or
+/// another waiting `send` pushes its own: it is then evicted) or a slot is
+/// given back. The same holds for the instant another sender spends
+/// between evicting an item and enqueuing its own: a `try_send` then may
+/// return `Full`, and a `Sink::start_send` drops its item
+/// ([`DropReason::Newest`]), counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Overflow {

@@ -8,7 +8,10 @@
 //!   [`Sender::send`] does.
 //! - Under [`DropOldest`](crate::Overflow::DropOldest) and
 //!   [`DropNewest`](crate::Overflow::DropNewest), `poll_ready` is ready at
-//!   once and `start_send` applies the policy.
+//!   once and `start_send` applies the policy; under `DropOldest`, when
+//!   there is nothing to evict (every slot held by a permit), the item
+//!   sent is dropped instead ([`DropReason::Newest`](crate::DropReason::Newest)),
+//!   counted.
 //! - `poll_flush` is always ready: a sent item is already in the queue.
 //!   `poll_close` gives back a slot reserved by `poll_ready` and not used;
 //!   it does not close the queue for the other senders (drop the last
@@ -71,7 +74,11 @@ impl<T, C: Clock, S> Sink<T> for Sender<T, C, S> {
                     return Poll::Ready(result);
                 }
                 None => {
-                    if this.sink_waiter.poll_wake(core, clock, cx).is_pending() {
+                    if this
+                        .sink_waiter
+                        .poll_wake(core, clock, cx, false)
+                        .is_pending()
+                    {
                         return Poll::Pending;
                     }
                 }

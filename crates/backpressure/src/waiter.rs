@@ -22,6 +22,9 @@ pub(crate) struct Waiter {
     /// Whether this call has registered a listener (and so may have
     /// consumed a wake-up that it must pass on, see [`Waiter::took_slot`]).
     listened: bool,
+    /// Whether the listener is counted as a `DropOldest` send's
+    /// (`evict_waiting`, see [`Core::listener_added`]).
+    evicts: bool,
 }
 
 impl Waiter {
@@ -42,18 +45,23 @@ impl Waiter {
     /// The blocked clock starts when the call first goes to sleep
     /// (returns `Pending`): a wait that the re-check ends at once reads no
     /// clock (it was blocked for no measurable time).
+    ///
+    /// `evicts`: the caller is a `DropOldest` send, which any push lets go
+    /// on (it evicts the item).
     pub(crate) fn poll_wake<T>(
         &mut self,
         core: &Core<T>,
         clock: &impl Clock,
         cx: &mut Context<'_>,
+        evicts: bool,
     ) -> Poll<()> {
         match &mut self.listener {
             None => {
                 // Listen first, then count: see `core`'s module docs.
                 self.listener = Some(core.send_ops.listen());
                 self.listened = true;
-                core.listener_added();
+                self.evicts = evicts;
+                core.listener_added(evicts);
                 Poll::Ready(())
             }
             Some(listener) => match Pin::new(listener).poll(cx) {
@@ -96,7 +104,7 @@ impl Waiter {
         }
         if let Some(listener) = self.listener.take() {
             listener.discard();
-            core.listener_removed();
+            core.listener_removed(self.evicts);
         }
         self.finish(core, clock);
         if std::mem::take(&mut self.listened) {
@@ -107,7 +115,7 @@ impl Waiter {
     /// Drops the listener (if any), then uncounts it.
     fn stop_listening<T>(&mut self, core: &Core<T>) {
         if self.listener.take().is_some() {
-            core.listener_removed();
+            core.listener_removed(self.evicts);
         }
     }
 

@@ -391,3 +391,31 @@ fn the_bound_holds_on_both_sides_of_the_preallocation_limit() {
         assert_accounted(&tx);
     }
 }
+
+#[test]
+fn blocked_time_spans_a_spurious_wake_up_and_the_wait_after_it() {
+    // The send sleeps at 0, is woken at 5 by a receive whose slot another
+    // sender takes first, registers again and sleeps, and gets a slot at 12:
+    // blocked 12 ms (one wait), one full event. A second call that finds the
+    // queue full but a slot on its re-check adds no time.
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 1, Overflow::Block);
+    tx.try_send(0).unwrap();
+    let (flag, waker) = Flag::new();
+    let mut cx = Context::from_waker(&waker);
+    let mut send = pin!(tx.send(1));
+    assert!(send.as_mut().poll(&mut cx).is_pending());
+    clock.advance(ms(5));
+    assert_eq!(rx.try_recv(), Ok(0));
+    tx.try_send(2).unwrap(); // takes the freed slot first
+    assert!(flag.take());
+    assert!(send.as_mut().poll(&mut cx).is_pending(), "woken in vain");
+    assert_eq!(tx.stats().blocked, ms(0), "still waiting: not added yet");
+    clock.advance(ms(7));
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert!(flag.take(), "the wait after the spurious wake-up is woken");
+    assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    let s = tx.stats();
+    assert_eq!((s.blocked, s.full_events, s.high_watermark), (ms(12), 1, 1));
+    assert_accounted(&tx);
+}

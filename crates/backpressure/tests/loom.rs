@@ -7,14 +7,19 @@
 //! event-listener's list are plain std code, which loom runs as indivisible
 //! steps (no loom operation runs inside a push or a pop, so loom never
 //! switches threads half-way through one). The wakers are plain flags (not
-//! loom's), so no loom operation runs inside event-listener's lock.
+//! loom's), so no loom operation runs inside event-listener's lock. Where
+//! a real thread can be preempted between two such calls and that matters
+//! (a receiver between its empty pop and its listener; a `DropOldest`
+//! sender between its eviction's pop and its push), the crate holds a
+//! loom-only switching point (`Core::preemptible`, a `yield_now`).
 //!
 //! Both wake-up protocols are modelled: a sender waiting for a slot (woken
 //! by a receive or a dropped permit) and a receiver waiting for an item
 //! (woken by a send, or by the close), as a `Recv` future and as a
 //! `Stream`. Removing either half of a Dekker pair (the fence after a push,
 //! the count and re-check before a receiver sleeps) makes these models
-//! fail with "lost wake-up".
+//! fail with "lost wake-up". (The fence in `Core::pass_on` is the one
+//! whose removal no model here catches.)
 //!
 //! `RUSTFLAGS="--cfg sluicegate_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p sluicegate-backpressure --test loom --release`
 #![cfg(sluicegate_loom)]
@@ -334,5 +339,67 @@ fn the_last_sender_going_wakes_a_waiting_receiver() {
         } else {
             assert_eq!(first, Poll::Ready(None));
         }
+    });
+}
+
+#[test]
+fn a_permit_send_wakes_a_drop_oldest_send_with_nothing_to_evict() {
+    // Every slot is reserved, so the `DropOldest` send waits; the permit's
+    // push (fence, read `waiting`) and the send's re-check (count, fence,
+    // evict again) are a Dekker pair.
+    loom::model(|| {
+        let (tx, rx, log) = queue(1, Overflow::DropOldest);
+        let permit = tx.try_reserve().unwrap();
+        let sender = thread::spawn(move || permit.send(0));
+        let flag = Arc::new(Flag::default());
+        let mut send = tx.send(1);
+        let first = poll_with(&mut send, &flag);
+        sender.join().unwrap();
+        if first.is_pending() {
+            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
+            assert_eq!(poll_with(&mut send, &flag), Poll::Ready(Ok(())));
+        } else {
+            assert_eq!(first, Poll::Ready(Ok(())));
+        }
+        drop(send);
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(*log.lock().unwrap(), [(0, DropReason::Oldest)]);
+        assert_accounted(&tx);
+    });
+}
+
+#[test]
+fn an_eviction_wakes_a_drop_oldest_send_that_found_nothing_to_evict() {
+    // A `DropOldest` send that runs between another sender's eviction (its
+    // pop) and that sender's push finds the queue empty and every slot
+    // taken, and waits: the push must wake it, or it sleeps beside an item
+    // it could evict until some receiver happens to take one.
+    loom::model(|| {
+        let (tx, rx, log) = queue(1, Overflow::DropOldest);
+        tx.try_send(0).unwrap();
+        let evictor = {
+            let tx = tx.clone();
+            thread::spawn(move || match tx.try_send(1) {
+                Ok(()) => None,
+                Err(SendError::Full(item)) => Some(item), // handed back
+                Err(SendError::Closed(_)) => unreachable!(),
+            })
+        };
+        let flag = Arc::new(Flag::default());
+        let mut send = tx.send(2);
+        let first = poll_with(&mut send, &flag);
+        let mut seen: Vec<u32> = evictor.join().unwrap().into_iter().collect();
+        if first.is_pending() {
+            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
+            assert_eq!(poll_with(&mut send, &flag), Poll::Ready(Ok(())));
+        } else {
+            assert_eq!(first, Poll::Ready(Ok(())));
+        }
+        drop(send);
+        seen.extend(std::iter::from_fn(|| rx.try_recv().ok()));
+        seen.extend(log.lock().unwrap().iter().map(|(item, _)| *item));
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1, 2], "each item exactly once");
+        assert_accounted(&tx);
     });
 }

@@ -188,3 +188,79 @@ fn reserve_waits_under_every_policy() {
         assert_eq!(log.len(), 0);
     }
 }
+
+#[test]
+fn drop_oldest_wakes_every_waiting_send_once_there_is_something_to_evict() {
+    // Two sends wait (every slot is reserved: nothing to evict). The permit's
+    // item wakes the first, which evicts it; the queue then holds an item
+    // again, so the second waiter can evict too and must be woken, not left
+    // asleep until some receiver happens to take an item.
+    let clock = ManualClock::new();
+    let (tx, rx, log) = queue::<u32>(&clock, 1, Overflow::DropOldest);
+    let permit = tx.try_reserve().unwrap();
+    let (f1, w1) = Flag::new();
+    let (f2, w2) = Flag::new();
+    let mut s1 = pin!(tx.send(1));
+    let mut s2 = pin!(tx.send(2));
+    assert!(s1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
+    assert!(s2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+    permit.send(0);
+    assert!(f1.take(), "the permit's item wakes a waiter");
+    let mut cx1 = Context::from_waker(&w1);
+    assert_eq!(s1.as_mut().poll(&mut cx1), Poll::Ready(Ok(())));
+    assert!(f2.take(), "lost wake-up: an item is queued to evict");
+    let mut cx2 = Context::from_waker(&w2);
+    assert_eq!(s2.as_mut().poll(&mut cx2), Poll::Ready(Ok(())));
+    assert_eq!(
+        log.items(),
+        [(0, DropReason::Oldest), (1, DropReason::Oldest)]
+    );
+    assert_eq!(drain(&rx), [2]);
+    assert_accounted(&tx);
+}
+
+#[test]
+fn drop_oldest_wakes_a_waiting_send_behind_a_waiting_reserve() {
+    // A reserve waits for a real slot whatever the policy; a `DropOldest`
+    // send waits only while there is nothing to evict. When the permit's
+    // item arrives, the reserve (first in line) still cannot go on, but the
+    // send can: it must be woken, not left asleep behind the reserve until
+    // some receiver takes an item.
+    let clock = ManualClock::new();
+    let (tx, rx, log) = queue::<u32>(&clock, 1, Overflow::DropOldest);
+    let permit = tx.try_reserve().unwrap();
+    let (fr, wr) = Flag::new();
+    let (fs, ws) = Flag::new();
+    let mut reserve = pin!(tx.reserve());
+    let mut send = pin!(tx.send(1));
+    assert!(
+        reserve
+            .as_mut()
+            .poll(&mut Context::from_waker(&wr))
+            .is_pending()
+    );
+    assert!(
+        send.as_mut()
+            .poll(&mut Context::from_waker(&ws))
+            .is_pending()
+    );
+    permit.send(0);
+    if fr.take() {
+        let mut cx = Context::from_waker(&wr);
+        assert!(reserve.as_mut().poll(&mut cx).is_pending(), "no free slot");
+    }
+    assert!(fs.take(), "lost wake-up: an item is queued to evict");
+    let mut cx = Context::from_waker(&ws);
+    assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    assert_eq!(log.items(), [(0, DropReason::Oldest)]);
+    // The receive frees the slot: the reserve gets it.
+    assert_eq!(drain(&rx), [1]);
+    assert!(fr.take());
+    let mut cx = Context::from_waker(&wr);
+    let Poll::Ready(Ok(permit)) = reserve.as_mut().poll(&mut cx) else {
+        panic!("the reserve gets the freed slot");
+    };
+    permit.send(2);
+    assert_eq!(drain(&rx), [2]);
+    assert_accounted(&tx);
+}
