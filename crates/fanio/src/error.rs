@@ -75,7 +75,11 @@ pub enum FanOutError<T> {
     /// Counted in [`FanOutStats::unstarted`](crate::FanOutStats::unstarted).
     #[error("worker {worker} is gone: its item was never started")]
     Unstarted {
-        /// The worker (`0..workers`) the item was routed to.
+        /// The worker (`0..workers`) the item was routed to. Under
+        /// [`Distribution::Shared`](crate::Distribution::Shared), where an
+        /// item goes to no worker in particular: the last worker to go,
+        /// for the items left in the shared queue, and 0 for an item the
+        /// feeder held or routed after every worker was gone.
         worker: usize,
         /// The item, unprocessed.
         item: T,

@@ -70,8 +70,9 @@ where
 /// Pushing a source after the end starts the merge again.
 ///
 /// A source that panics in `poll_next` is dropped as if it had ended and
-/// the panic goes on to the caller; if the caller catches it, the merge
-/// can be polled again and goes on with the other sources.
+/// the panic goes on to the caller (as does a panic of a source's `Drop`
+/// when it ends); if the caller catches it, the merge can be polled again
+/// and goes on with the other sources.
 ///
 /// # Statistics
 ///
@@ -230,10 +231,11 @@ impl<S: Stream> Merge<S> {
                 return Turn::Item(item);
             }
             Some(Poll::Ready(None)) => {
-                // Stays marked queued: later wakes are no-ops.
-                entry.stream = None;
+                // Stays marked queued: later wakes are no-ops. Settled
+                // before the source is dropped, as its `Drop` may panic.
                 self.active -= 1;
                 self.ready.pop_front();
+                entry.stream = None;
             }
             Some(Poll::Pending) => {
                 self.ready.pop_front();

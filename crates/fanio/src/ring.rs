@@ -76,8 +76,9 @@ impl Ring {
     #[inline]
     pub(crate) fn push_back(&mut self, index: usize) {
         debug_assert!(self.len < self.buf.len(), "room reserved for every source");
-        // Indices are below the number of sources, which `Merge::push`
-        // keeps within u32.
+        // Indices are below the number of sources. Nothing checks that it
+        // fits in u32: past 2^32 sources (an entry each, hundreds of GB)
+        // an index would wrap.
         self.buf[(self.head + self.len) & self.mask] = index as u32;
         self.len += 1;
     }

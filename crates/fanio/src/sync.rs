@@ -1,6 +1,6 @@
 //! std atomics and mutexes, or loom's under `--cfg sluicegate_loom`, so
 //! `tests/loom.rs` can explore every interleaving of the merge's wake
-//! protocol. (Not plain `--cfg loom`: that would also switch tokio, a
+//! protocol and of the fan-out's queues. (Not plain `--cfg loom`: that would also switch tokio, a
 //! dev-dependency, into its internal loom mode.)
 
 #[cfg(sluicegate_loom)]

@@ -429,3 +429,52 @@ fn a_multi_thread_runtime_shut_down_mid_run_never_hangs_nor_loses_an_item() {
         t.assert_accounted(t.stats.taken as u32);
     }
 }
+
+#[test]
+fn a_feeder_dropped_after_its_input_panicked_reports_no_early_end() {
+    quiet_panics();
+    let local = Local::new();
+    let sp = Abortable::new(local.spawner());
+    // Item 0, then the input panics; the worker's result fills the output
+    // (capacity 1, nobody reads yet), so the `InputPanicked` error waits
+    // for room in the feeder, which is then dropped by its executor.
+    let l = local.clone();
+    let input = stream::iter(0u32..2).then(move |i| {
+        let l = l.clone();
+        async move {
+            if i == 1 {
+                // After item 0's result is in the output.
+                l.sleep(ms(5)).await;
+                panic!("{BOOM}: input");
+            }
+            i
+        }
+    });
+    let out = FanOutBuilder::new(1)
+        .output_capacity(1)
+        .spawn(input, &sp, sleepy(&local, 1))
+        .unwrap();
+    let h = out.stats_handle();
+    let (got, s) = local.run(async {
+        until(&local, &h, |s| s.input_panics == 1 && s.completed() == 1).await;
+        sp.abort(1);
+        let got: Vec<_> = out.collect().await;
+        (got, h.stats())
+    });
+    // (Not `{got:?}`: the panic message would silence the failure.)
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|r| match r {
+            Ok(_) => "ok",
+            Err(FanOutError::InputPanicked { .. }) => "input panicked",
+            Err(FanOutError::FeederDropped) => "feeder dropped",
+            Err(_) => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ok", "input panicked"],
+        "the input had ended (panicked): no FeederDropped"
+    );
+    assert!(!s.feeder_dropped && s.finished && s.is_balanced(), "{s:?}");
+}

@@ -306,6 +306,59 @@ fn a_source_that_panics_is_dropped_and_the_merge_goes_on() {
     assert_eq!((s.active, s.ended), (0, 2), "the merge ended: {s:?}");
 }
 
+/// Yields 1, ends, and panics when dropped.
+struct PanicsOnDrop(bool);
+
+impl Stream for PanicsOnDrop {
+    type Item = u32;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u32>> {
+        if self.0 {
+            return Poll::Ready(None);
+        }
+        self.0 = true;
+        Poll::Ready(Some(1))
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", BOOM);
+        }
+    }
+}
+
+#[test]
+fn a_source_that_panics_when_dropped_at_its_end_still_ends() {
+    quiet_panics();
+    let mut merged = merge([
+        PanicsOnDrop(false).boxed(),
+        stream::iter(vec![10, 20]).boxed(),
+    ]);
+    let mut got = Vec::new();
+    let mut panics = 0;
+    let mut ended = false;
+    for _ in 0..20 {
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(&mut merged)));
+        match polled {
+            Ok(Poll::Ready(Some(x))) => got.push(x),
+            Ok(Poll::Ready(None)) => {
+                ended = true;
+                break;
+            }
+            // (Would wait forever: no source is left to wake it.)
+            Ok(Poll::Pending) => break,
+            Err(_) => panics += 1,
+        }
+    }
+    assert_eq!(panics, 1);
+    assert_eq!(got, [1, 10, 20]);
+    let s = merged.stats();
+    assert!(ended, "the merge must end, every source has: {s:?}");
+    assert_eq!((s.active, s.ended), (0, 2), "{s:?}");
+}
+
 /// Sends one item into a channel on its first poll, then stays pending
 /// (it never wakes: a source with nothing more to give).
 struct Kick(Option<async_channel::Sender<u32>>);

@@ -74,8 +74,9 @@ pub(crate) struct Feeder<T, U> {
     pub(crate) held: Option<T>,
     /// An error waiting for room in the output.
     pub(crate) pending: Option<Outcome<U, T>>,
-    /// Whether the loop ended on its own (input ended, panicked, or
-    /// cancel).
+    /// Whether the input is done with: it ended or panicked, or the loop
+    /// stopped on a cancel. A drop before then is reported
+    /// (`FeederDropped`).
     pub(crate) done: bool,
 }
 
@@ -129,6 +130,9 @@ where
             Step::End | Step::Cancelled => break,
             Step::Panicked(message) => {
                 bump(&counters.input_panics);
+                // The input has ended (it is never polled again): a drop
+                // while the error waits for room is no early end.
+                f.done = true;
                 f.pending = Some(Err(FanOutError::InputPanicked { message }));
                 shared.send_out(f.id, &mut f.pending).await;
                 break;

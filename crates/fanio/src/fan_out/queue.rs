@@ -16,10 +16,15 @@
 //! done. A task dropped by its executor may
 //! [`force_push`](Queue::force_push) what it holds, beyond the capacity
 //! (it cannot wait), so a queue may briefly hold a few more.
+//!
+//! The lock is `crate::sync`'s, so the loom models in `tests/loom.rs`
+//! run whole fan-outs (feeder, workers and consumer on threads of their
+//! own) through every interleaving of these rules.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+
+use crate::sync::{Mutex, MutexGuard, lock};
 
 pub(crate) struct Queue<R> {
     state: Mutex<State<R>>,
@@ -116,7 +121,7 @@ impl<R> Queue<R> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<R>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     /// As sender `id`: pushes `*pending` if there is room (emptying it,
@@ -333,6 +338,34 @@ mod tests {
         assert_eq!(
             q.poll_pop(1, &Context::from_waker(&w1)),
             Poll::Ready(Some(7))
+        );
+    }
+
+    #[test]
+    fn a_woken_sender_that_leaves_passes_its_wake_up_on() {
+        let q = Queue::new(1, 0, 2, 1);
+        let (c0, w0) = waker();
+        let (c1, w1) = waker();
+        let (_, rw) = waker();
+        let rcx = Context::from_waker(&rw);
+        assert_eq!(q.force_push(1), Ok(()));
+        let (mut a, mut b) = (Some(2), Some(3));
+        assert_eq!(
+            q.poll_push(0, &mut a, &Context::from_waker(&w0)),
+            Poll::Pending
+        );
+        assert_eq!(
+            q.poll_push(1, &mut b, &Context::from_waker(&w1)),
+            Poll::Pending
+        );
+        assert_eq!(q.poll_pop(0, &rcx), Poll::Ready(Some(1)));
+        assert_eq!((woken(&c0), woken(&c1)), (1, 0));
+        // Sender 0 is dropped before it pushes: 1 gets the room.
+        q.sender_done(0);
+        assert_eq!(woken(&c1), 1);
+        assert_eq!(
+            q.poll_push(1, &mut b, &Context::from_waker(&w1)),
+            Poll::Ready(true)
         );
     }
 

@@ -81,6 +81,18 @@ impl Local {
         }
     }
 
+    /// Spawns `fut` as a task of its own, polled only when woken (unlike
+    /// the future given to [`run`](Self::run), which is polled again
+    /// whenever virtual time moves, and so would not notice a lost
+    /// wake-up).
+    pub fn task<F>(&self, fut: F) -> smol::Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.ex.spawn(fut)
+    }
+
     /// Runs `fut` (and every spawned task) in virtual time.
     pub fn run<F: Future>(&self, fut: F) -> F::Output {
         self.clock.block_on(self.ex.run(fut))
