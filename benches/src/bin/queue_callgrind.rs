@@ -39,6 +39,8 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use sluicegate_rt::Clock;
+
 /// A task's future, boxed so that both executors spawn the same type.
 type Task = Pin<Box<dyn Future<Output = u64> + 'static>>;
 
@@ -49,27 +51,7 @@ fn tasks(imp: &str, producers: u64, consumers: usize, capacity: usize, n: u64) -
     match imp {
         "sluicegate" => {
             let (tx, rx) = sluicegate_backpressure::bounded::<u64>(capacity).expect("capacity > 0");
-            for _ in 0..consumers {
-                let rx = rx.clone();
-                out.push(Box::pin(async move {
-                    let mut sum = 0_u64;
-                    while let Some(v) = rx.recv().await {
-                        sum = sum.wrapping_add(v);
-                    }
-                    sum
-                }));
-            }
-            for p in 0..producers {
-                let tx = tx.clone();
-                out.push(Box::pin(async move {
-                    let mut v = p;
-                    while v < n {
-                        tx.send(v).await.expect("receivers alive");
-                        v += producers;
-                    }
-                    0
-                }));
-            }
+            sluicegate_tasks(&mut out, tx, rx, producers, consumers, n);
         }
         "sluicegate_untimed" => {
             // The clock read twice per wait for `Stats::blocked` (start,
@@ -81,27 +63,7 @@ fn tasks(imp: &str, producers: u64, consumers: usize, capacity: usize, n: u64) -
                 .clock(move || t0)
                 .build()
                 .expect("capacity > 0");
-            for _ in 0..consumers {
-                let rx = rx.clone();
-                out.push(Box::pin(async move {
-                    let mut sum = 0_u64;
-                    while let Some(v) = rx.recv().await {
-                        sum = sum.wrapping_add(v);
-                    }
-                    sum
-                }));
-            }
-            for p in 0..producers {
-                let tx = tx.clone();
-                out.push(Box::pin(async move {
-                    let mut v = p;
-                    while v < n {
-                        tx.send(v).await.expect("receivers alive");
-                        v += producers;
-                    }
-                    0
-                }));
-            }
+            sluicegate_tasks(&mut out, tx, rx, producers, consumers, n);
         }
         "async_channel" => {
             let (tx, rx) = async_channel::bounded::<u64>(capacity);
@@ -130,6 +92,38 @@ fn tasks(imp: &str, producers: u64, consumers: usize, capacity: usize, n: u64) -
         other => panic!("unknown impl {other:?}: sluicegate, sluicegate_untimed or async_channel"),
     }
     out
+}
+
+/// The tasks of one run on a sluicegate queue, whatever its clock.
+fn sluicegate_tasks<C: Clock + 'static, S: 'static>(
+    out: &mut Vec<Task>,
+    tx: sluicegate_backpressure::Sender<u64, C, S>,
+    rx: sluicegate_backpressure::Receiver<u64>,
+    producers: u64,
+    consumers: usize,
+    n: u64,
+) {
+    for _ in 0..consumers {
+        let rx = rx.clone();
+        out.push(Box::pin(async move {
+            let mut sum = 0_u64;
+            while let Some(v) = rx.recv().await {
+                sum = sum.wrapping_add(v);
+            }
+            sum
+        }));
+    }
+    for p in 0..producers {
+        let tx = tx.clone();
+        out.push(Box::pin(async move {
+            let mut v = p;
+            while v < n {
+                tx.send(v).await.expect("receivers alive");
+                v += producers;
+            }
+            0
+        }));
+    }
 }
 
 /// Runs the tasks to completion on `executor`; the sum of their outputs.
