@@ -86,31 +86,17 @@ trait Queue {
     fn consume(rx: Self::Rx) -> impl Future<Output = Tally> + Send + 'static;
 }
 
-struct Sluicegate;
+/// The clock a sluicegate row runs on, and the row's name.
+trait RowClock: sluicegate_rt::Clock + Send + Sync + 'static {
+    const NAME: &'static str;
+    fn make() -> Self;
+}
 
-impl Queue for Sluicegate {
+/// The default row: the system clock, `Stats::blocked` timed.
+impl RowClock for sluicegate_rt::SystemClock {
     const NAME: &'static str = "sluicegate";
-    const MULTI_CONSUMER: bool = true;
-    type Tx = sluicegate_backpressure::Sender<u64>;
-    type Rx = sluicegate_backpressure::Receiver<u64>;
-
-    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
-        sluicegate_backpressure::bounded(capacity).expect("capacity > 0")
-    }
-    fn clone_rx(rx: &Self::Rx) -> Self::Rx {
-        rx.clone()
-    }
-    async fn produce(tx: Self::Tx, values: std::ops::Range<u64>) {
-        for v in values {
-            tx.send(v).await.expect("receivers alive");
-        }
-    }
-    async fn consume(rx: Self::Rx) -> Tally {
-        let mut tally = Tally::default();
-        while let Some(v) = rx.recv().await {
-            tally.add(v);
-        }
-        tally
+    fn make() -> Self {
+        sluicegate_rt::SystemClock
     }
 }
 
@@ -124,19 +110,28 @@ impl sluicegate_rt::Clock for StillClock {
     }
 }
 
-/// sluicegate with [`StillClock`]: the same queue without the two clock
-/// reads per wait that `Stats::blocked` costs.
-struct SluicegateUntimed;
-
-impl Queue for SluicegateUntimed {
+/// The same queue without the two clock reads per wait that
+/// `Stats::blocked` costs.
+impl RowClock for StillClock {
     const NAME: &'static str = "sluicegate_untimed";
+    fn make() -> Self {
+        StillClock(Instant::now())
+    }
+}
+
+/// sluicegate-backpressure on clock `C` (`bounded(capacity)`, policy
+/// `Block`).
+struct Sluicegate<C>(std::marker::PhantomData<C>);
+
+impl<C: RowClock> Queue for Sluicegate<C> {
+    const NAME: &'static str = C::NAME;
     const MULTI_CONSUMER: bool = true;
-    type Tx = sluicegate_backpressure::Sender<u64, StillClock>;
+    type Tx = sluicegate_backpressure::Sender<u64, C>;
     type Rx = sluicegate_backpressure::Receiver<u64>;
 
     fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
         sluicegate_backpressure::builder(capacity)
-            .clock(StillClock(Instant::now()))
+            .clock(C::make())
             .build()
             .expect("capacity > 0")
     }
@@ -446,10 +441,10 @@ fn throughput(c: &mut Criterion, exec: &Exec) {
                 exec.name(),
                 shape.name
             ));
-            bench_one::<Sluicegate>(&mut group, exec, shape, capacity);
+            bench_one::<Sluicegate<sluicegate_rt::SystemClock>>(&mut group, exec, shape, capacity);
             if capacity == 1 {
                 // Where every send waits: what the blocked-time clock costs.
-                bench_one::<SluicegateUntimed>(&mut group, exec, shape, capacity);
+                bench_one::<Sluicegate<StillClock>>(&mut group, exec, shape, capacity);
             }
             bench_one::<AsyncChannel>(&mut group, exec, shape, capacity);
             bench_one::<TokioMpsc>(&mut group, exec, shape, capacity);

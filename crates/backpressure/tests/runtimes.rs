@@ -49,6 +49,7 @@ fn check_all_received(got: Vec<Vec<u64>>, rx_stats: sluicegate_backpressure::Sta
 /// send times out at once, handing the item back; nothing really waits.
 async fn zero_timeout_hands_back<S: Sleeper>(sleeper: S) {
     let (tx, rx) = sluicegate_backpressure::builder::<u32>(1)
+        // A real sleeper on purpose, asked for a zero-length wait only.
         .sleeper(sleeper)
         .build()
         .unwrap();

@@ -37,6 +37,9 @@ where
     .map(|x: u64| async move { x + 1 })
     .buffer(16)
     .parallel(4, Order::Input, spawner, |x: u64| async move { x * 2 })
+    // A real sleeper is the point (each runtime's timer adapter under
+    // load); its hour-long wait never fires: batches close by size or at
+    // the end of the input, so nothing waits in real time.
     .batch(Batch::size(64).max_wait(NEVER), sleeper)
     .sink(move |b: Vec<u64>| {
         log.lock().unwrap().extend(b);
@@ -107,6 +110,7 @@ mod tokio_rt {
     fn full_pipeline_on_a_multi_thread_runtime() {
         let rt = multi();
         let out = rt.block_on(async {
+            // Real timer on purpose; its wait never fires (see `full_pipeline`).
             tokio::spawn(full_pipeline(TokioSpawner::new(), TokioSleeper))
                 .await
                 .unwrap()
@@ -194,6 +198,7 @@ mod smol_rt {
         let ex2 = Arc::clone(&ex);
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let helper = std::thread::spawn(move || smol::block_on(ex2.run(stopped.recv())));
+        // Real timer on purpose; its wait never fires (see `full_pipeline`).
         let out = smol::block_on(ex.run(full_pipeline(spawner, SmolSleeper)));
         stop.send_blocking(()).unwrap();
         helper.join().unwrap().unwrap();
@@ -261,6 +266,7 @@ mod threads_rt {
 
     #[test]
     fn full_pipeline_on_plain_threads() {
+        // Real timer on purpose; its wait never fires (see `full_pipeline`).
         check_full(block_on(full_pipeline(ThreadSpawner::new(), ThreadSleeper)));
     }
 

@@ -201,6 +201,7 @@ mod tokio_rt {
     fn cancelled_by_another_task() {
         paused().block_on(async {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            // Real sleeper on purpose; the test ends on the signal, not on time.
             let task = tokio::spawn(cancel_from_another_task(
                 async { drop(rx.await) },
                 TokioSleeper,
@@ -240,6 +241,7 @@ mod smol_rt {
     fn cancelled_by_another_task() {
         smol::block_on(async {
             let (tx, rx) = smol::channel::bounded::<()>(1);
+            // Real sleeper on purpose; the test ends on the signal, not on time.
             let task = smol::spawn(cancel_from_another_task(
                 async move {
                     let _ = rx.recv().await;

@@ -51,7 +51,7 @@ fn tokio_sleep_fn_is_a_sleeper() {
         // so the 3 s below pass in tokio's virtual time, not in real time.
         let sleeper = take_sleeper(tokio::time::sleep);
         let start = tokio::time::Instant::now();
-        sleeper.sleep(Duration::from_secs(3)).await;
+        sleeper.sleep(Duration::from_secs(3)).await; // virtual: paused clock
         assert_eq!(start.elapsed(), Duration::from_secs(3));
     });
 }
