@@ -1,5 +1,6 @@
 //! Errors: bad quotas ([`QuotaError`]), denied requests ([`TryAcquireError`],
-//! [`NotUntil`]), and keyed-limiter overflow.
+//! [`NotUntil`]), a keyed limiter that cannot work ([`KeyedConfigError`])
+//! and keyed-limiter overflow.
 
 use std::time::{Duration, Instant};
 
@@ -130,4 +131,15 @@ pub enum KeyedError {
         /// The configured cap.
         max_keys: usize,
     },
+}
+
+/// A [`KeyedTokenBucket`](crate::KeyedTokenBucket) that cannot work,
+/// reported by its constructors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyedConfigError {
+    /// `max_keys` of zero: no key could ever be tracked, so every request
+    /// would be refused.
+    #[error("a keyed limiter needs max_keys above zero")]
+    ZeroMaxKeys,
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use sluicegate_rt::{Clock, SystemClock};
 
-use crate::error::{InsufficientCapacity, KeyedError, NotUntil, TryAcquireError};
+use crate::error::{InsufficientCapacity, KeyedConfigError, KeyedError, NotUntil, TryAcquireError};
 use crate::gcra::{HORIZON, cost_of};
 use crate::quota::Quota;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
@@ -40,7 +40,7 @@ const SHARDS: usize = 16;
 /// use sluicegate_token_bucket::{KeyedError, KeyedTokenBucket, Quota};
 ///
 /// let clock = ManualClock::new();
-/// let limiter = KeyedTokenBucket::with_clock(Quota::per_second(1)?, 2, clock.clone());
+/// let limiter = KeyedTokenBucket::with_clock(Quota::per_second(1)?, 2, clock.clone())?;
 /// assert!(limiter.try_acquire(&"alice", 1).is_ok());
 /// assert!(limiter.try_acquire(&"bob", 1).is_ok());
 /// // Both buckets are empty, the cap is 2: a third key is refused.
@@ -48,7 +48,7 @@ const SHARDS: usize = 16;
 /// clock.advance(std::time::Duration::from_secs(1));
 /// // Alice and Bob are idle again; Carol takes one of their places.
 /// assert!(limiter.try_acquire(&"carol", 1).is_ok());
-/// # Ok::<(), sluicegate_token_bucket::QuotaError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct KeyedTokenBucket<K, C = SystemClock> {
     shards: Box<[Mutex<HashMap<K, u64>>]>,
@@ -83,24 +83,31 @@ pub struct KeyedStats {
 }
 
 impl<K: Hash + Eq + Clone> KeyedTokenBucket<K> {
-    /// A keyed limiter on the system clock tracking at most `max_keys` keys
-    /// (at least 1).
-    pub fn new(quota: Quota, max_keys: usize) -> Self {
+    /// A keyed limiter on the system clock tracking at most `max_keys` keys.
+    ///
+    /// # Errors
+    /// [`KeyedConfigError::ZeroMaxKeys`] if `max_keys` is 0.
+    pub fn new(quota: Quota, max_keys: usize) -> Result<Self, KeyedConfigError> {
         Self::with_clock(quota, max_keys, SystemClock)
     }
 }
 
 impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
-    /// A keyed limiter on `clock`, tracking at most `max_keys` keys (at
-    /// least 1).
-    pub fn with_clock(quota: Quota, max_keys: usize, clock: C) -> Self {
-        Self {
+    /// A keyed limiter on `clock`, tracking at most `max_keys` keys.
+    ///
+    /// # Errors
+    /// [`KeyedConfigError::ZeroMaxKeys`] if `max_keys` is 0.
+    pub fn with_clock(quota: Quota, max_keys: usize, clock: C) -> Result<Self, KeyedConfigError> {
+        if max_keys == 0 {
+            return Err(KeyedConfigError::ZeroMaxKeys);
+        }
+        Ok(Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             interval: quota.interval_ns,
             tolerance: quota.tolerance_ns(),
             burst: quota.burst(),
-            max_keys: max_keys.max(1),
+            max_keys,
             len: AtomicUsize::new(0),
             origin: clock.now(),
             clock,
@@ -108,7 +115,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             rejected: AtomicU64::new(0),
             refused_keys: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
-        }
+        })
     }
 
     fn now_ns(&self) -> u64 {

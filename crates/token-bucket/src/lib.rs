@@ -102,7 +102,9 @@ pub mod tower;
 
 pub use acquire::Acquire;
 pub use bucket::{NoSleeper, Snapshot, TokenBucket, TokenBucketBuilder};
-pub use error::{InsufficientCapacity, KeyedError, NotUntil, QuotaError, TryAcquireError};
+pub use error::{
+    InsufficientCapacity, KeyedConfigError, KeyedError, NotUntil, QuotaError, TryAcquireError,
+};
 pub use keyed::{KeyedStats, KeyedTokenBucket};
 pub use quota::Quota;
 pub use reservation::Reservation;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::{must_return, ns, poll_once};
 use sluicegate_rt::ManualClock;
 use sluicegate_token_bucket::{
-    InsufficientCapacity, KeyedError, KeyedTokenBucket, Quota, QuotaError, TokenBucket,
-    TryAcquireError,
+    InsufficientCapacity, KeyedConfigError, KeyedError, KeyedTokenBucket, Quota, QuotaError,
+    TokenBucket, TryAcquireError,
 };
 
 type Bucket = TokenBucket<ManualClock, ManualClock>;
@@ -161,6 +161,27 @@ mod quota {
         }
         let msg = Quota::new(2, ns(1)).unwrap_err().to_string();
         assert!(msg.contains('2') && msg.contains("1ns"), "{msg}");
+    }
+}
+
+mod keyed_config {
+    use super::*;
+
+    /// `max_keys` 0 could track no key and refuse everything: both
+    /// constructors say so instead of quietly picking another cap.
+    #[test]
+    fn zero_max_keys_is_a_typed_error() {
+        let quota = Quota::per_second(10).unwrap();
+        assert_eq!(
+            KeyedTokenBucket::<u8>::new(quota, 0).unwrap_err(),
+            KeyedConfigError::ZeroMaxKeys
+        );
+        assert_eq!(
+            KeyedTokenBucket::<u8, _>::with_clock(quota, 0, ManualClock::new()).unwrap_err(),
+            KeyedConfigError::ZeroMaxKeys
+        );
+        assert!(KeyedTokenBucket::<u8>::new(quota, 1).is_ok());
+        assert_lowercase(&KeyedConfigError::ZeroMaxKeys.to_string());
     }
 }
 
@@ -329,7 +350,8 @@ mod extremes {
             Quota::per_second(10).unwrap().with_burst(2).unwrap(),
             4,
             clock.clone(),
-        );
+        )
+        .unwrap();
         clock.advance(Duration::MAX);
         limiter.try_acquire(&"k", 1).unwrap();
         limiter.try_acquire(&"k", 1).unwrap();
@@ -386,7 +408,8 @@ mod zero_tokens {
             Quota::per_second(10).unwrap().with_burst(2).unwrap(),
             4,
             clock,
-        );
+        )
+        .unwrap();
         limiter.try_acquire(&"k", 2).unwrap();
         assert_eq!(limiter.try_acquire(&"k", 0), Ok(()));
         assert_eq!(limiter.remaining(&"k"), 0);
@@ -509,7 +532,7 @@ mod messages {
             panic!("expected NotUntil, got {not_until:?}");
         };
         let capacity = bucket.reserve(2).unwrap_err();
-        let keyed = KeyedTokenBucket::<u8>::new(Quota::per_hour(1).unwrap(), 1);
+        let keyed = KeyedTokenBucket::<u8>::new(Quota::per_hour(1).unwrap(), 1).unwrap();
         keyed.try_acquire(&0, 1).unwrap();
         let messages = [
             not_until.to_string(),

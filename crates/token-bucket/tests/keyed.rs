@@ -20,7 +20,8 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(
     max_keys: usize,
 ) -> (ManualClock, KeyedTokenBucket<K, ManualClock>) {
     let clock = ManualClock::new();
-    let limiter = KeyedTokenBucket::with_clock(ten_per_second(burst), max_keys, clock.clone());
+    let limiter =
+        KeyedTokenBucket::with_clock(ten_per_second(burst), max_keys, clock.clone()).unwrap();
     (clock, limiter)
 }
 
@@ -134,12 +135,12 @@ fn the_cap_on_keys_holds_exactly() {
 }
 
 #[test]
-fn max_keys_zero_means_one() {
-    let (_clock, limiter) = limiter(1, 0);
+fn max_keys_one_tracks_exactly_one_key() {
+    let (_clock, limiter) = limiter(1, 1);
     assert!(limiter.try_acquire(&"a", 1).is_ok());
     assert!(matches!(
         limiter.try_acquire(&"b", 1),
-        Err(KeyedError::TooManyKeys { .. })
+        Err(KeyedError::TooManyKeys { max_keys: 1 })
     ));
     assert_eq!(limiter.len(), 1);
 }
@@ -332,11 +333,10 @@ fn the_cap_holds_under_concurrent_inserts() {
 
     let clock = ManualClock::new();
     // Burst 1: every admitted key owes tokens until the clock moves.
-    let limiter = Arc::new(KeyedTokenBucket::with_clock(
-        Quota::per_second(1).unwrap(),
-        MAX_KEYS,
-        clock.clone(),
-    ));
+    let limiter = Arc::new(
+        KeyedTokenBucket::with_clock(Quota::per_second(1).unwrap(), MAX_KEYS, clock.clone())
+            .unwrap(),
+    );
 
     let race = |round: usize| {
         let barrier = Arc::new(Barrier::new(THREADS));
