@@ -5,9 +5,11 @@
 //!
 //! - [`db`]: the SQLite store the binaries write to, with real busy/locked
 //!   errors classified as transient for retry.
-//! - [`cli`]: a clap value parser, `--quick` defaults, an unchosen seed, and
-//!   the exit codes of a run that could not start.
-//! - [`report`]: named checks, progress lines on a timer, printing a
+//! - [`cli`]: a clap value parser, `--quick` defaults, default paths in the
+//!   temp dir, the `--progress-ms`/`--json` flags, an unchosen seed, and the
+//!   exit codes of a run that could not start.
+//! - [`report`]: named checks and a summary checked by them, progress
+//!   lines on a timer (a [`Ticker`](report::Ticker) task), printing a
 //!   summary as text or JSON without panicking on a closed stdout, and the
 //!   exit code that follows.
 //! - [`signal`]: Ctrl-C and SIGTERM, caught from before anything is printed.

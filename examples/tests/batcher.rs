@@ -10,26 +10,36 @@ use serde_json::Value;
 
 mod support;
 
-use support::{Run, json_lines as lines, u64_of};
+use support::u64_of;
 
-fn run(args: &[&str]) -> Run {
-    support::run(env!("CARGO_BIN_EXE_batcher"), args)
-}
+const BIN: &str = env!("CARGO_BIN_EXE_batcher");
 
 /// A quick run with `--json` into `dir`, plus `extra` flags: the summary.
 fn quick(dir: &Path, extra: &[&str]) -> Value {
-    let db = dir.join("batcher.db");
-    let mut args = vec!["--quick", "--json", "--db", db.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let run = run(&args);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
-    lines(&run.stdout).1
+    support::quick_summary(BIN, &dir.join("batcher.db"), extra, 0)
+}
+
+/// A `--json` run bounded at about 100 s (200000 events at 2000 a second),
+/// sent `signal` once its first progress line shows it is going and the
+/// signal is handled: that progress line and the summary.
+fn long_run_stopped_by(signal: &str) -> (Value, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("batcher.db");
+    support::signal_after_first_progress(
+        BIN,
+        &[
+            "--json",
+            "--events",
+            "200000",
+            "--rate",
+            "2000",
+            "--progress-ms",
+            "50",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        signal,
+    )
 }
 
 /// The identities every summary must satisfy.
@@ -155,24 +165,7 @@ fn one_event_batches_and_a_one_slot_buffer_lose_nothing() {
 
 #[test]
 fn ctrl_c_drains_and_the_summary_still_adds_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("batcher.db");
-    // Bounded (about 100 s at this rate), and the run is sent SIGINT once
-    // its first progress line shows it is going and Ctrl-C is handled.
-    let (first, s) = support::ctrl_c_after_first_progress(
-        env!("CARGO_BIN_EXE_batcher"),
-        &[
-            "--json",
-            "--events",
-            "200000",
-            "--rate",
-            "2000",
-            "--progress-ms",
-            "50",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-    );
+    let (first, s) = long_run_stopped_by("INT");
     assert_eq!(s["outcome"], "cancelled", "{s}");
     assert_eq!(s["interrupted"], true, "{s}");
     // A graceful cancel drains: nothing discarded, produced = sent.
@@ -185,35 +178,29 @@ fn ctrl_c_drains_and_the_summary_still_adds_up() {
 
 #[test]
 fn bad_flags_exit_with_code_2() {
-    for args in [
-        &["--no-such-flag"][..],
-        &["--timer", "sometimes"],
-        &["--rate", "-1"],
-        &["--events", "many"],
-    ] {
-        let run = run(args);
-        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
-        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
-    }
+    support::assert_usage_errors(
+        BIN,
+        &[],
+        &[
+            (&["--no-such-flag"], "'--no-such-flag'"),
+            (&["--timer", "sometimes"], "--timer"),
+            (&["--rate", "-1"], "'-1'"),
+            (&["--events", "many"], "--events"),
+        ],
+    );
 }
 
 #[test]
 fn settings_the_pipeline_rejects_exit_with_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("batcher.db");
-    let db = db.to_str().unwrap();
-    for (flag, message) in [
-        ("--batch-size", "batch size must be at least 1"),
-        ("--max-wait-ms", "batch max_wait must be longer than zero"),
-        ("--buffer", "buffer capacity must be at least 1"),
-    ] {
-        let run = run(&["--quick", "--db", db, flag, "0"]);
-        assert_eq!(run.code, Some(2), "{flag}: {}", run.stderr);
-        assert!(run.stderr.contains(message), "{flag}: {}", run.stderr);
-        assert!(run.stdout.is_empty(), "{flag}: {}", run.stdout);
-        // Rejected before anything started: the database was not created.
-        assert!(!Path::new(db).exists(), "{flag}");
-    }
+    support::assert_refused_before_start(BIN, &["--quick"], &db, support::ZERO_BATCH_SETTINGS);
+    support::assert_refused_before_start(
+        BIN,
+        &["--quick"],
+        &db,
+        &[(&["--buffer", "0"], "buffer capacity must be at least 1")],
+    );
 }
 
 /// `batcher | head -1`: a closed stdout makes printing the summary fail,
@@ -224,7 +211,7 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("batcher.db");
     support::assert_closed_stdout_fails(
-        env!("CARGO_BIN_EXE_batcher"),
+        BIN,
         &["--quick", "--db", db.to_str().unwrap()],
         1,
         "error: cannot print the summary",
@@ -233,23 +220,7 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
 
 #[test]
 fn sigterm_drains_like_ctrl_c() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("batcher.db");
-    let (_, s) = support::signal_after_first_progress(
-        env!("CARGO_BIN_EXE_batcher"),
-        &[
-            "--json",
-            "--events",
-            "200000",
-            "--rate",
-            "2000",
-            "--progress-ms",
-            "50",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-        "TERM",
-    );
+    let (_, s) = long_run_stopped_by("TERM");
     assert_eq!(s["outcome"], "cancelled", "{s}");
     assert_eq!(s["discarded"], 0, "{s}");
     assert_eq!(s["produced"], s["sent"], "{s}");

@@ -248,27 +248,18 @@ fn without_a_terminal_it_prints_lines() {
 
 #[test]
 fn bad_flags_exit_with_code_2() {
-    let cases: &[(&[&str], &str)] = &[
-        (&["--capacity", "0"], "capacity must be at least 1"),
-        (&["--pause-probability", "1.5"], "--pause-probability"),
-        (&["--items", "0"], "--items"),
-        (&["--policy", "sometimes"], "--policy"),
-        (&["--consume-ms=-1"], "--consume-ms"),
-        (&["--frobnicate"], "--frobnicate"),
-    ];
-    for (args, message) in cases {
-        let mut args = args.to_vec();
-        args.push("--quick");
-        let run = run(&args);
-        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
-        assert_eq!(run.stdout, "", "{args:?}");
-        assert!(
-            run.stderr.starts_with("error: "),
-            "{args:?}: {}",
-            run.stderr
-        );
-        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
-    }
+    support::assert_usage_errors(
+        env!("CARGO_BIN_EXE_bursty"),
+        &["--quick"],
+        &[
+            (&["--capacity", "0"], "capacity must be at least 1"),
+            (&["--pause-probability", "1.5"], "--pause-probability"),
+            (&["--items", "0"], "--items"),
+            (&["--policy", "sometimes"], "--policy"),
+            (&["--consume-ms=-1"], "--consume-ms"),
+            (&["--frobnicate"], "--frobnicate"),
+        ],
+    );
 }
 
 #[test]

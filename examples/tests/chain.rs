@@ -252,24 +252,19 @@ fn text_report_says_nothing_was_lost() {
 
 #[test]
 fn bad_flags_exit_with_code_2() {
-    for args in [
-        &["--rate", "0"][..],
-        &["--failure-rate", "2"],
-        &["--workers", "many"],
-        &["--queue-capacity", "0"],
-        &["--max-attempts", "0"],
-        &["--load", "-1"],
-        &["--retries", "3"],
-    ] {
-        let run = run(args);
-        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
-        assert_eq!(run.stdout, "", "{args:?}");
-        assert!(
-            run.stderr.starts_with("error: "),
-            "{args:?}: {}",
-            run.stderr
-        );
-    }
+    support::assert_usage_errors(
+        env!("CARGO_BIN_EXE_chain"),
+        &[],
+        &[
+            (&["--rate", "0"], "--rate"),
+            (&["--failure-rate", "2"], "--failure-rate"),
+            (&["--workers", "many"], "--workers"),
+            (&["--queue-capacity", "0"], "--queue-capacity"),
+            (&["--max-attempts", "0"], "--max-attempts"),
+            (&["--load", "-1"], "'-1'"),
+            (&["--retries", "3"], "'--retries'"),
+        ],
+    );
 }
 
 #[test]

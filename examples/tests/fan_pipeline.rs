@@ -11,27 +11,14 @@ use serde_json::Value;
 
 mod support;
 
-use support::{Run, json_lines, u64_of as n};
+use support::u64_of as n;
 
-fn run(args: &[&str]) -> Run {
-    support::run(env!("CARGO_BIN_EXE_fan_pipeline"), args)
-}
+const BIN: &str = env!("CARGO_BIN_EXE_fan_pipeline");
 
 /// A quick `--json` run into `dir`, plus `extra` flags, expecting exit
 /// code `code`: the summary (the last line; the others are progress).
 fn quick(dir: &Path, extra: &[&str], code: i32) -> Value {
-    let db = dir.join("fan.db");
-    let mut args = vec!["--quick", "--json", "--db", db.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let run = run(&args);
-    assert_eq!(
-        run.code,
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
-    json_lines(&run.stdout).1
+    support::quick_summary(BIN, &dir.join("fan.db"), extra, code)
 }
 
 fn sum(values: &Value) -> u64 {
@@ -159,7 +146,7 @@ fn ctrl_c_drains_the_pipeline_and_cancels_the_fan_out() {
     // goes once the first progress line shows the run is going and Ctrl-C
     // is handled.
     let (first, s) = support::ctrl_c_after_first_progress(
-        env!("CARGO_BIN_EXE_fan_pipeline"),
+        BIN,
         &[
             "--json",
             "--items",
@@ -184,35 +171,29 @@ fn ctrl_c_drains_the_pipeline_and_cancels_the_fan_out() {
 
 #[test]
 fn bad_flags_exit_with_code_2() {
-    for args in [
-        &["--no-such-flag"][..],
-        &["--items", "many"],
-        &["--sources", "0"],
-        &["--fail-at", "-3"],
-    ] {
-        let run = run(args);
-        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
-        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
-    }
+    support::assert_usage_errors(
+        BIN,
+        &[],
+        &[
+            (&["--no-such-flag"], "'--no-such-flag'"),
+            (&["--items", "many"], "--items"),
+            (&["--sources", "0"], "--sources"),
+            (&["--fail-at", "-3"], "'-3'"),
+        ],
+    );
 }
 
 #[test]
 fn settings_the_builders_reject_exit_with_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("fan.db");
-    let db = db.to_str().unwrap();
-    for (flag, message) in [
-        ("--workers", "a fan-out needs at least 1 worker"),
-        ("--batch-size", "batch size must be at least 1"),
-        ("--max-wait-ms", "batch max_wait must be longer than zero"),
-    ] {
-        let run = run(&["--quick", "--db", db, flag, "0"]);
-        assert_eq!(run.code, Some(2), "{flag}: {}", run.stderr);
-        assert!(run.stderr.contains(message), "{flag}: {}", run.stderr);
-        assert!(run.stdout.is_empty(), "{flag}: {}", run.stdout);
-        // Rejected before anything started: the database was not created.
-        assert!(!Path::new(db).exists(), "{flag}");
-    }
+    support::assert_refused_before_start(
+        BIN,
+        &["--quick"],
+        &db,
+        &[(&["--workers", "0"], "a fan-out needs at least 1 worker")],
+    );
+    support::assert_refused_before_start(BIN, &["--quick"], &db, support::ZERO_BATCH_SETTINGS);
 }
 
 /// Worker counts past what a machine could hold are a usage error, before
@@ -222,19 +203,16 @@ fn settings_the_builders_reject_exit_with_code_2() {
 #[test]
 fn absurd_worker_counts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("fan.db");
-    let db = db.to_str().unwrap();
-    for workers in ["1025", "100000000", "18446744073709551615"] {
-        let run = run(&["--quick", "--db", db, "--workers", workers]);
-        assert_eq!(run.code, Some(2), "{workers}: {}", run.stderr);
-        assert!(
-            run.stderr.contains("--workers"),
-            "{workers}: {}",
-            run.stderr
-        );
-        assert!(run.stdout.is_empty(), "{workers}: {}", run.stdout);
-        assert!(!Path::new(db).exists(), "{workers}");
-    }
+    support::assert_refused_before_start(
+        BIN,
+        &["--quick"],
+        &dir.path().join("fan.db"),
+        &[
+            (&["--workers", "1025"], "--workers"),
+            (&["--workers", "100000000"], "--workers"),
+            (&["--workers", "18446744073709551615"], "--workers"),
+        ],
+    );
     // The largest allowed count runs, and loses nothing.
     let s = quick(dir.path(), &["--workers", "1024", "--items", "2000"], 0);
     assert_eq!(n(&s["fan_out"]["workers"]), 1024, "{s}");
@@ -249,7 +227,7 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("fan.db");
     support::assert_closed_stdout_fails(
-        env!("CARGO_BIN_EXE_fan_pipeline"),
+        BIN,
         &["--quick", "--db", db.to_str().unwrap()],
         3,
         "error: cannot print the summary",

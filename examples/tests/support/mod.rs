@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part of it
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -129,6 +130,82 @@ pub(crate) fn u64_of(value: &Value) -> u64 {
     value
         .as_u64()
         .unwrap_or_else(|| panic!("not a u64: {value}"))
+}
+
+/// A `--quick --json` run of `bin` writing to `db`, plus `extra` flags,
+/// that must exit with `code`: its summary (the last line; the others are
+/// progress).
+pub(crate) fn quick_summary(bin: &str, db: &Path, extra: &[&str], code: i32) -> Value {
+    let mut args = vec![
+        "--quick",
+        "--json",
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let run = run(bin, &args);
+    assert_eq!(
+        run.code,
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    json_lines(&run.stdout).1
+}
+
+/// Command lines a binary must refuse, each with what its stderr must then
+/// say: `(arguments, message)`.
+pub(crate) type Refusals<'a> = [(&'a [&'a str], &'a str)];
+
+/// The batch settings sluicegate's pipeline refuses, as the flags of the
+/// binaries that batch (`--batch-size`, `--max-wait-ms`), and what it says.
+pub(crate) const ZERO_BATCH_SETTINGS: &Refusals<'_> = &[
+    (&["--batch-size", "0"], "batch size must be at least 1"),
+    (
+        &["--max-wait-ms", "0"],
+        "batch max_wait must be longer than zero",
+    ),
+];
+
+/// Runs `bin` with `first`, then each case's arguments: each run must be
+/// refused as a usage error, exit code 2 with nothing on stdout, and an
+/// `error: ` on stderr that contains the case's message.
+pub(crate) fn assert_usage_errors(bin: &str, first: &[&str], cases: &Refusals<'_>) {
+    assert_refused(bin, first, cases, |_| {});
+}
+
+/// [`assert_usage_errors`] for settings refused before anything starts:
+/// each case runs after `first` and `--db <db>`, and must leave no file at
+/// `db` (the database is not created before the settings are checked).
+pub(crate) fn assert_refused_before_start(
+    bin: &str,
+    first: &[&str],
+    db: &Path,
+    cases: &Refusals<'_>,
+) {
+    let mut before = first.to_vec();
+    before.extend(["--db", db.to_str().expect("a UTF-8 path")]);
+    assert_refused(bin, &before, cases, |args| {
+        assert!(!db.exists(), "{args:?} created the database");
+    });
+}
+
+fn assert_refused(bin: &str, first: &[&str], cases: &Refusals<'_>, then: impl Fn(&[&str])) {
+    for &(args, message) in cases {
+        let mut all = first.to_vec();
+        all.extend_from_slice(args);
+        let run = run(bin, &all);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert!(
+            run.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        then(args);
+    }
 }
 
 /// Runs `bin --help` and checks that it exits 0 and names every flag.

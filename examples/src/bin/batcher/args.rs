@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use sluicegate::pipeline::TimerMode;
-use sluicegate_examples::cli::{pick, random_seed};
+use sluicegate_examples::cli::{OutputFlags, or_temp_file, pick, random_seed};
 
 /// The flags. Numbers are optional here so that `--quick` can pick other
 /// defaults; [`Config::from_args`] fills them in. Zero batch sizes, waits
@@ -71,13 +71,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
 
-    /// Time between progress lines [default: 1000]
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    progress_ms: Option<u64>,
-
-    /// Print progress and the summary as JSON, one object per line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputFlags,
 
     /// A small, fast run (3000 events as fast as they go): the integration test's mode
     #[arg(long)]
@@ -120,10 +115,9 @@ pub(crate) struct Config {
     pub(crate) buffer: usize,
     pub(crate) db: PathBuf,
     pub(crate) seed: u64,
-    pub(crate) progress_ms: u64,
+    #[serde(flatten)]
+    pub(crate) output: OutputFlags,
     pub(crate) quick: bool,
-    #[serde(skip)]
-    pub(crate) json: bool,
 }
 
 impl Config {
@@ -138,13 +132,10 @@ impl Config {
             timer: args.timer,
             write_ms: pick(args.write_ms, quick, 25, 1),
             buffer: pick(args.buffer, quick, 1_000, 128),
-            db: args
-                .db
-                .unwrap_or_else(|| std::env::temp_dir().join("sluicegate-batcher.db")),
+            db: or_temp_file(args.db, "sluicegate-batcher.db"),
             seed: args.seed.unwrap_or_else(random_seed),
-            progress_ms: args.progress_ms.unwrap_or(1_000),
+            output: args.output,
             quick,
-            json: args.json,
         }
     }
 
@@ -158,9 +149,5 @@ impl Config {
 
     pub(crate) fn write_delay(&self) -> Duration {
         Duration::from_millis(self.write_ms)
-    }
-
-    pub(crate) fn progress_every(&self) -> Duration {
-        Duration::from_millis(self.progress_ms)
     }
 }

@@ -50,12 +50,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use sluicegate::pipeline::{Batch, CancelToken, Emitter, Monitor, Pipeline};
+use sluicegate::pipeline::{Batch, CancelToken, Emitter, Pipeline};
 use sluicegate_examples::cli::Failure;
 use sluicegate_examples::db::{Row, Store};
-use sluicegate_examples::report::{every, exit_code, print_text};
+use sluicegate_examples::report::{Checked, Ticker, exit_code, print_text};
 use sluicegate_examples::signal::{Interrupts, cancel_on_ctrl_c};
-use tokio::sync::oneshot;
 
 use crate::args::{Args, Config};
 use crate::reason::ProbedSleeper;
@@ -73,12 +72,12 @@ async fn main() -> ExitCode {
     // clap prints its own errors and exits with code 2.
     let config = Config::from_args(Args::parse());
     match run(config).await {
-        Ok(report) => exit_code(report.print(), if report.ok { 0 } else { 1 }, 1),
+        Ok(report) => exit_code(Report::print(&report), if report.ok() { 0 } else { 1 }, 1),
         Err(failure) => failure.exit(1),
     }
 }
 
-async fn run(config: Config) -> Result<Report, Failure> {
+async fn run(config: Config) -> Result<Checked<Report>, Failure> {
     // Catch Ctrl-C from now on, before anything is printed. (Should the
     // handler fail to install, the run goes on without it.)
     let interrupts = Interrupts::new(true).ok();
@@ -119,7 +118,7 @@ async fn run(config: Config) -> Result<Report, Failure> {
     let writer = writer::spawn(queue, db_writer, config.write_delay(), stats.clone())
         .map_err(|e| Failure::Run(format!("cannot start the writer thread: {e}")))?;
 
-    if !config.json {
+    if !config.output.json {
         // A closed stdout is no reason to stop the run here: printing the
         // summary fails later, and says so.
         let _ = print_text(&report::header(&config));
@@ -131,7 +130,7 @@ async fn run(config: Config) -> Result<Report, Failure> {
 
     // Ctrl-C: cancel (graceful: drain, write the last batch); a second
     // one aborts (drop what is in flight, counted as discarded).
-    let json = config.json;
+    let json = config.output.json;
     let ctrl_c = cancel_on_ctrl_c(
         interrupts,
         token.clone(),
@@ -153,21 +152,16 @@ async fn run(config: Config) -> Result<Report, Failure> {
         },
     );
 
+    // A progress line every --progress-ms until the run is over.
     let start = Instant::now();
-    let (stop_progress, stopped) = oneshot::channel();
-    let progress = tokio::spawn(progress(
-        monitor.clone(),
-        stats.clone(),
-        start,
-        config.progress_every(),
-        config.json,
-        stopped,
-    ));
+    let progress = Ticker::spawn(config.output.progress_every(), {
+        let stats = stats.clone();
+        move || Progress::now(&monitor, &stats.lock(), start.elapsed()).print(json)
+    });
 
     let summary = pipeline.run(token).await;
     let elapsed = start.elapsed();
-    let _ = stop_progress.send(());
-    let _ = progress.await;
+    progress.stop().await;
     ctrl_c.abort();
 
     // The run is over and its sink (with the channel's sender) is gone: the
@@ -238,22 +232,6 @@ async fn generate(
         }
         id += 1;
     }
-}
-
-/// Prints a progress line every `period` until told to stop.
-async fn progress(
-    monitor: Monitor<WriterGone>,
-    stats: Stats,
-    start: Instant,
-    period: Duration,
-    json: bool,
-    stop: oneshot::Receiver<()>,
-) {
-    every(period, stop, || {
-        let line = Progress::now(&monitor, &stats.lock(), start.elapsed());
-        line.print(json);
-    })
-    .await;
 }
 
 #[cfg(test)]

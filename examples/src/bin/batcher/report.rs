@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sluicegate::pipeline::{Monitor, Outcome, Summary};
 use sluicegate_examples::report::{
-    Check, all_passed, millis, outcome_name, print_progress, print_summary, write_checks,
+    Check, Checked, millis, outcome_name, print_progress, write_errors_and_checks,
 };
 
 use crate::args::Config;
@@ -51,8 +51,6 @@ pub(crate) fn header(c: &Config) -> String {
 /// One progress line.
 #[derive(Debug, Serialize)]
 pub(crate) struct Progress {
-    #[serde(rename = "type")]
-    kind: &'static str,
     elapsed_ms: u64,
     produced: u64,
     sent: u64,
@@ -70,7 +68,6 @@ impl Progress {
         let summary = monitor.summary();
         let buffer = monitor.buffers().into_iter().next();
         Self {
-            kind: "progress",
             elapsed_ms: millis(elapsed),
             produced: summary.produced,
             sent: written.events,
@@ -138,11 +135,9 @@ pub(crate) struct Buffer {
     pub(crate) blocked_ms: u64,
 }
 
-/// The summary.
+/// The summary, checked by [`Report::new`].
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
-    #[serde(rename = "type")]
-    kind: &'static str,
     pub(crate) config: Config,
     /// `completed`, `cancelled` (Ctrl-C: drained) or `aborted`.
     pub(crate) outcome: &'static str,
@@ -166,8 +161,6 @@ pub(crate) struct Report {
     pub(crate) write_time: WriteTime,
     pub(crate) buffer: Option<Buffer>,
     pub(crate) errors: Vec<String>,
-    pub(crate) checks: Vec<Check>,
-    pub(crate) ok: bool,
 }
 
 impl Report {
@@ -179,7 +172,7 @@ impl Report {
         mut errors: Vec<String>,
         interrupted: bool,
         elapsed: Duration,
-    ) -> Self {
+    ) -> Checked<Self> {
         let outcome = outcome_name(summary.outcome);
         if let Some(error) = &written.first_error {
             errors.push(format!("writing a batch failed: {error}"));
@@ -287,9 +280,7 @@ impl Report {
                 ),
             },
         ];
-        let ok = all_passed(&checks);
-        Self {
-            kind: "summary",
+        let report = Self {
             config,
             outcome,
             interrupted,
@@ -305,17 +296,16 @@ impl Report {
             write_time,
             buffer,
             errors,
-            checks,
-            ok,
-        }
+        };
+        Checked::new(report, checks)
     }
 
     /// Prints the summary: text, or one JSON line.
-    pub(crate) fn print(&self) -> std::io::Result<()> {
-        print_summary(self.config.json, self, || self.text())
+    pub(crate) fn print(summary: &Checked<Self>) -> std::io::Result<()> {
+        summary.print(summary.body.config.output.json, Self::text)
     }
 
-    fn text(&self) -> String {
+    fn text(&self, checks: &[Check]) -> String {
         let mut s = String::new();
         let b = &self.batches;
         let _ = writeln!(
@@ -367,10 +357,7 @@ impl Report {
                 buffer.capacity, buffer.high_watermark, buffer.full_events, buffer.blocked_ms
             );
         }
-        for error in &self.errors {
-            let _ = writeln!(s, "  error: {error}");
-        }
-        write_checks(&mut s, &self.checks);
+        write_errors_and_checks(&mut s, &self.errors, checks);
         s
     }
 }

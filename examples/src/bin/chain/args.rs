@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use serde::Serialize;
-use sluicegate_examples::cli::{pick, probability, random_seed};
+use sluicegate_examples::cli::{or_temp_file, pick, probability, random_seed};
 
 /// The flags. Every number is optional here so that `--quick` can pick
 /// different defaults; [`Config::from_args`] fills them in.
@@ -149,7 +149,6 @@ impl Config {
         let expected = requests as f64 / (f64::from(rate) * load);
         let wave_period = Duration::from_secs_f64((expected / 8.0).clamp(0.1, 3.0));
         let sample_interval = Duration::from_secs_f64((expected / 100.0).clamp(0.01, 0.25));
-        let temp = std::env::temp_dir();
         Self {
             requests,
             rate,
@@ -162,10 +161,8 @@ impl Config {
             max_attempts: args.max_attempts.unwrap_or(10),
             seed: args.seed.unwrap_or_else(random_seed),
             quick,
-            db: args.db.unwrap_or_else(|| temp.join("sluicegate-chain.db")),
-            chart: args
-                .chart
-                .unwrap_or_else(|| temp.join("sluicegate-chain.svg")),
+            db: or_temp_file(args.db, "sluicegate-chain.db"),
+            chart: or_temp_file(args.chart, "sluicegate-chain.svg"),
             json: args.json,
             quiet: args.quiet,
             sample_interval,

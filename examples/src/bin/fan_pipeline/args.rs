@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use clap::builder::RangedU64ValueParser;
 use serde::Serialize;
-use sluicegate_examples::cli::pick;
+use sluicegate_examples::cli::{OutputFlags, or_temp_file, pick};
 
 /// The flags. Numbers are optional here so that `--quick` can pick other
 /// defaults; [`Config::from_args`] fills them in. Zero workers, batch
@@ -69,13 +69,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
 
-    /// Time between progress lines [default: 1000]
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    progress_ms: Option<u64>,
-
-    /// Print progress and the summary as JSON, one object per line
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputFlags,
 
     /// A small, fast run (5000 records, light work): the integration test's mode
     #[arg(long)]
@@ -93,10 +88,9 @@ pub(crate) struct Config {
     pub(crate) batch_size: usize,
     pub(crate) max_wait_ms: u64,
     pub(crate) db: PathBuf,
-    pub(crate) progress_ms: u64,
+    #[serde(flatten)]
+    pub(crate) output: OutputFlags,
     pub(crate) quick: bool,
-    #[serde(skip)]
-    pub(crate) json: bool,
 }
 
 impl Config {
@@ -110,20 +104,13 @@ impl Config {
             fail_at: args.fail_at,
             batch_size: pick(args.batch_size, quick, 500, 100),
             max_wait_ms: pick(args.max_wait_ms, quick, 50, 5),
-            db: args
-                .db
-                .unwrap_or_else(|| std::env::temp_dir().join("sluicegate-fan-pipeline.db")),
-            progress_ms: args.progress_ms.unwrap_or(1_000),
+            db: or_temp_file(args.db, "sluicegate-fan-pipeline.db"),
+            output: args.output,
             quick,
-            json: args.json,
         }
     }
 
     pub(crate) fn max_wait(&self) -> Duration {
         Duration::from_millis(self.max_wait_ms)
-    }
-
-    pub(crate) fn progress_every(&self) -> Duration {
-        Duration::from_millis(self.progress_ms)
     }
 }

@@ -54,18 +54,17 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
 use futures_util::Stream;
-use sluicegate::fanio::{FanOut, FanOutBuilder, StatsHandle};
-use sluicegate::pipeline::{Batch, CancelToken, ErrorPolicy, Monitor, Pipeline};
+use sluicegate::fanio::{FanOut, FanOutBuilder};
+use sluicegate::pipeline::{Batch, CancelToken, ErrorPolicy, Pipeline};
 use sluicegate::rt::{TokioSleeper, TokioSpawner};
 use sluicegate_examples::cli::Failure;
 use sluicegate_examples::db::{Row, Store};
-use sluicegate_examples::report::{every, exit_code, print_text};
+use sluicegate_examples::report::{Checked, Ticker, exit_code, print_text};
 use sluicegate_examples::signal::{Interrupts, cancel_on_ctrl_c};
-use tokio::sync::oneshot;
 
 use crate::args::{Args, Config};
 use crate::report::{HandedBack, Progress, Report};
@@ -82,20 +81,20 @@ async fn main() -> ExitCode {
     let config = Config::from_args(Args::parse());
     match run(config).await {
         Ok(report) => {
-            let code = if !report.ok {
+            let code = if !report.ok() {
                 3
-            } else if report.outcome == "failed_fast" {
+            } else if report.body.outcome == "failed_fast" {
                 1
             } else {
                 0
             };
-            exit_code(report.print(), code, 3)
+            exit_code(Report::print(&report), code, 3)
         }
         Err(failure) => failure.exit(3),
     }
 }
 
-async fn run(config: Config) -> Result<Report, Failure> {
+async fn run(config: Config) -> Result<Checked<Report>, Failure> {
     // Catch Ctrl-C from now on, before anything is printed. (Should the
     // handler fail to install, the run goes on without it.)
     let interrupts = Interrupts::new(true).ok();
@@ -148,7 +147,7 @@ async fn run(config: Config) -> Result<Report, Failure> {
         .try_sink(move |batch: Vec<Parsed>| write(Arc::clone(&writer), batch))
         .map_err(|e| Failure::Usage(format!("the pipeline rejects these settings: {e}")))?;
 
-    if !config.json {
+    if !config.output.json {
         // A closed stdout is no reason to stop the run here: printing the
         // summary fails later, and says so.
         let _ = print_text(&report::header(&config));
@@ -159,7 +158,7 @@ async fn run(config: Config) -> Result<Report, Failure> {
     // The error stream, read live: the first error is printed as it
     // happens (fail-fast has already stopped the pipeline by then).
     let error_reader = tokio::spawn({
-        let json = config.json;
+        let json = config.output.json;
         async move {
             let mut seen = Vec::new();
             while let Some(error) = errors.recv().await {
@@ -177,7 +176,7 @@ async fn run(config: Config) -> Result<Report, Failure> {
     // error). A second one aborts (what the pipeline holds is discarded,
     // counted).
     let token = CancelToken::new();
-    let json = config.json;
+    let json = config.output.json;
     let ctrl_c = cancel_on_ctrl_c(
         interrupts,
         token.clone(),
@@ -189,17 +188,20 @@ async fn run(config: Config) -> Result<Report, Failure> {
         || {},
     );
 
+    // A progress line every --progress-ms until the run is over.
     let start = Instant::now();
-    let (stop_progress, stopped) = oneshot::channel();
-    let progress = tokio::spawn(progress(
-        monitor,
-        fan_out_stats.clone(),
-        generated.clone(),
-        start,
-        config.progress_every(),
-        config.json,
-        stopped,
-    ));
+    let progress = Ticker::spawn(config.output.progress_every(), {
+        let (fan_out, generated) = (fan_out_stats.clone(), generated.clone());
+        move || {
+            Progress::now(
+                total(&generated),
+                &fan_out.stats(),
+                &monitor.summary(),
+                start.elapsed(),
+            )
+            .print(json);
+        }
+    });
 
     let summary = pipeline.run(token).await;
     ctrl_c.abort();
@@ -223,8 +225,7 @@ async fn run(config: Config) -> Result<Report, Failure> {
         None => HandedBack::default(),
     };
     let elapsed = start.elapsed();
-    let _ = stop_progress.send(());
-    let _ = progress.await;
+    progress.stop().await;
     let errors = error_reader
         .await
         .map_err(|e| Failure::Run(format!("the error stream reader failed: {e}")))?;
@@ -286,25 +287,7 @@ async fn write(
     })
 }
 
-/// Prints a progress line every `period` until told to stop.
-async fn progress(
-    monitor: Monitor<StageError>,
-    fan_out: StatsHandle,
-    generated: Vec<Arc<AtomicU64>>,
-    start: Instant,
-    period: Duration,
-    json: bool,
-    stop: oneshot::Receiver<()>,
-) {
-    every(period, stop, || {
-        let generated = generated.iter().map(|g| g.load(Ordering::Relaxed)).sum();
-        Progress::now(
-            generated,
-            &fan_out.stats(),
-            &monitor.summary(),
-            start.elapsed(),
-        )
-        .print(json);
-    })
-    .await;
+/// Records the sources have generated so far, in all.
+fn total(generated: &[Arc<AtomicU64>]) -> u64 {
+    generated.iter().map(|g| g.load(Ordering::Relaxed)).sum()
 }

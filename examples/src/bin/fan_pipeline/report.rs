@@ -9,7 +9,7 @@ use serde::Serialize;
 use sluicegate::fanio::FanOutStats;
 use sluicegate::pipeline::{Outcome, Summary};
 use sluicegate_examples::report::{
-    Check, all_passed, millis, outcome_name, print_progress, print_summary, write_checks,
+    Check, Checked, millis, outcome_name, print_progress, write_errors_and_checks,
 };
 
 use crate::args::Config;
@@ -36,8 +36,6 @@ pub(crate) fn header(c: &Config) -> String {
 /// One progress line.
 #[derive(Debug, Serialize)]
 pub(crate) struct Progress {
-    #[serde(rename = "type")]
-    kind: &'static str,
     elapsed_ms: u64,
     generated: u64,
     processed: u64,
@@ -53,7 +51,6 @@ impl Progress {
         elapsed: Duration,
     ) -> Self {
         Self {
-            kind: "progress",
             elapsed_ms: millis(elapsed),
             generated,
             processed: fan_out.completed() + fan_out.panicked(),
@@ -120,11 +117,9 @@ pub(crate) struct PipelineReport {
     pub(crate) balanced: bool,
 }
 
-/// The summary.
+/// The summary, checked by [`Report::new`].
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
-    #[serde(rename = "type")]
-    kind: &'static str,
     pub(crate) config: Config,
     /// `completed`; `failed_fast` when the first error stopped the run;
     /// `cancelled` (or `aborted`) after Ctrl-C (twice).
@@ -142,8 +137,6 @@ pub(crate) struct Report {
     pub(crate) errors: Vec<String>,
     /// `generated - written - failed - discarded - handed back`: must be 0.
     pub(crate) lost: i128,
-    pub(crate) checks: Vec<Check>,
-    pub(crate) ok: bool,
 }
 
 impl Report {
@@ -160,7 +153,7 @@ impl Report {
         errors: Vec<String>,
         rows: u64,
         elapsed: Duration,
-    ) -> Self {
+    ) -> Checked<Self> {
         let generated: u64 = per_source.iter().sum();
         let batches = summary
             .stages
@@ -298,9 +291,7 @@ impl Report {
                 ),
             },
         });
-        let ok = all_passed(&checks);
-        Self {
-            kind: "summary",
+        let report = Self {
             config,
             outcome: outcome_name(summary.outcome),
             elapsed_ms: millis(elapsed),
@@ -312,17 +303,16 @@ impl Report {
             rows_in_db: rows,
             errors,
             lost,
-            checks,
-            ok,
-        }
+        };
+        Checked::new(report, checks)
     }
 
     /// Prints the summary: text, or one JSON line.
-    pub(crate) fn print(&self) -> std::io::Result<()> {
-        print_summary(self.config.json, self, || self.text())
+    pub(crate) fn print(summary: &Checked<Self>) -> std::io::Result<()> {
+        summary.print(summary.body.config.output.json, Self::text)
     }
 
-    fn text(&self) -> String {
+    fn text(&self, checks: &[Check]) -> String {
         let mut s = String::new();
         let f = &self.fan_out;
         let p = &self.pipeline;
@@ -354,10 +344,7 @@ impl Report {
         );
         let _ = writeln!(s, "  rows in SQLite      {:>9}", self.rows_in_db);
         let _ = writeln!(s, "  lost                {:>9}", self.lost);
-        for error in &self.errors {
-            let _ = writeln!(s, "  error: {error}");
-        }
-        write_checks(&mut s, &self.checks);
+        write_errors_and_checks(&mut s, &self.errors, checks);
         s
     }
 }
