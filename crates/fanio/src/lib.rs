@@ -126,7 +126,9 @@
 //!
 //! To merge two streams inside tokio where fairness does not matter,
 //! `tokio_stream::StreamExt::merge` is enough. To run at most N futures
-//! concurrently *on one task*, `buffer_unordered` has no spawning cost. For
+//! concurrently *on one task*, `buffer_unordered` has no spawning cost
+//! (with one worker nothing runs in parallel, so a fan-out at best
+//! matches `buffer_unordered(1)`: measured within a few percent). For
 //! a job pool with submit/shutdown rather than a stream, use
 //! sluicegate-distributor.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -7,11 +7,16 @@
 //! ready queue at most once (see the `queued` flag in `ready.rs`), so
 //! [`reserve_for`](Ring::reserve_for) is called with the number of sources
 //! whenever one is added.
+//!
+//! Indices are stored as `usize`, so any index of a source (below the
+//! length of the merge's `Vec` of entries) fits: no number of sources can
+//! make one wrap. (They were `u32` at first, which would have wrapped
+//! past 2^32 sources; measured, the wider slots cost nothing per item.)
 
 /// A FIFO of source indices with a power-of-two capacity.
 #[derive(Debug)]
 pub(crate) struct Ring {
-    buf: Box<[u32]>,
+    buf: Box<[usize]>,
     /// `buf.len() - 1` (0 while `buf` is empty).
     mask: usize,
     head: usize,
@@ -44,7 +49,7 @@ impl Ring {
             return;
         }
         let cap = n.next_power_of_two().max(4);
-        let mut buf = vec![0u32; cap].into_boxed_slice();
+        let mut buf = vec![0usize; cap].into_boxed_slice();
         for (i, slot) in buf.iter_mut().take(self.len).enumerate() {
             *slot = self.buf[(self.head + i) & self.mask];
         }
@@ -57,7 +62,7 @@ impl Ring {
     #[inline]
     pub(crate) fn front(&self) -> usize {
         debug_assert!(self.len != 0);
-        self.buf[self.head] as usize
+        self.buf[self.head]
     }
 
     #[inline]
@@ -65,7 +70,7 @@ impl Ring {
         if self.len == 0 {
             return None;
         }
-        let index = self.buf[self.head] as usize;
+        let index = self.buf[self.head];
         self.head = (self.head + 1) & self.mask;
         self.len -= 1;
         Some(index)
@@ -76,10 +81,7 @@ impl Ring {
     #[inline]
     pub(crate) fn push_back(&mut self, index: usize) {
         debug_assert!(self.len < self.buf.len(), "room reserved for every source");
-        // Indices are below the number of sources. Nothing checks that it
-        // fits in u32: past 2^32 sources (an entry each, hundreds of GB)
-        // an index would wrap.
-        self.buf[(self.head + self.len) & self.mask] = index as u32;
+        self.buf[(self.head + self.len) & self.mask] = index;
         self.len += 1;
     }
 
@@ -90,7 +92,7 @@ impl Ring {
         debug_assert!(self.len != 0 && self.front() == front);
         // As `front` is in the ring, the ring is not empty, and the slot
         // after its last index is free or (ring full) the front's own.
-        self.buf[(self.head + self.len) & self.mask] = front as u32;
+        self.buf[(self.head + self.len) & self.mask] = front;
         self.head = (self.head + 1) & self.mask;
     }
 }
@@ -122,6 +124,19 @@ mod tests {
         r.extend([5, 6]);
         r.rotate(r.front()); // not full
         assert_eq!(drain(&mut r), [6, 5]);
+    }
+
+    /// An index past `u32::MAX` (a merge of more than 2^32 sources) comes
+    /// back as it went in: no wrap.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn indices_past_u32_max_do_not_wrap() {
+        let big = u32::MAX as usize + 5;
+        let mut r = Ring::new();
+        r.reserve_for(2);
+        r.extend([big, 1]);
+        r.rotate(big);
+        assert_eq!(drain(&mut r), [1, big]);
     }
 
     #[test]

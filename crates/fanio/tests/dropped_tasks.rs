@@ -91,20 +91,28 @@ async fn drain(out: FanOut<u32, u32>, h: &StatsHandle) -> Tally {
     t
 }
 
-#[test]
-fn shared_queue_worker_dropped_mid_item_reports_it_and_the_others_finish() {
+/// `workers` workers sharing a queue of 4 take `0..items`, 10 virtual ms
+/// each; worker 0 is aborted in the middle of its first item. Returns
+/// the outcome, and the stats at the abort.
+fn abort_worker_0_mid_item(workers: usize, items: u32) -> (Tally, FanOutStats) {
     let local = Local::new();
     let sp = Abortable::new(local.spawner());
-    let out = FanOutBuilder::new(2)
+    let out = FanOutBuilder::new(workers)
         .capacity(4)
-        .spawn(stream::iter(0u32..20), &sp, sleepy(&local, 10))
+        .spawn(stream::iter(0..items), &sp, sleepy(&local, 10))
         .unwrap();
     let h = out.stats_handle();
-    let t = local.run(async {
+    local.run(async {
         until(&local, &h, |s| s.workers[0].busy).await;
+        let at_abort = h.stats();
         sp.abort(0);
-        drain(out, &h).await
-    });
+        (drain(out, &h).await, at_abort)
+    })
+}
+
+#[test]
+fn shared_queue_worker_dropped_mid_item_reports_it_and_the_others_finish() {
+    let (t, _) = abort_worker_0_mid_item(2, 20);
     assert_eq!(t.lost, [0]);
     assert!(t.unstarted.is_empty(), "worker 1 takes the rest: {t:?}");
     assert_eq!(t.ok.len(), 19);
@@ -169,6 +177,21 @@ fn keyed_worker_dropped_mid_item_hands_back_its_keys_and_the_others_keep_order()
         "{t:?}"
     );
     t.assert_accounted(60);
+}
+
+#[test]
+fn a_lone_worker_dropped_mid_item_hands_back_every_later_item_in_order() {
+    let (t, at_abort) = abort_worker_0_mid_item(1, 20);
+    // 3 left in the queue (the feeder waits for it to be half empty), 1
+    // held by the feeder.
+    assert_eq!(at_abort.queued, 4, "{at_abort:?}");
+    assert_eq!(t.lost, [0]);
+    assert!(t.ok.is_empty(), "{t:?}");
+    // The queue first, then the item the feeder held, then what it
+    // routed to the closed queue: every item but the lost one, in order.
+    let unstarted: Vec<u32> = t.unstarted.iter().map(|&(_, i)| i).collect();
+    assert_eq!(unstarted, (1..20).collect::<Vec<_>>(), "{t:?}");
+    t.assert_accounted(20);
 }
 
 #[test]

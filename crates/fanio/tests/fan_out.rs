@@ -306,26 +306,106 @@ fn dropping_the_output_counts_what_was_abandoned_or_discarded() {
     });
 }
 
+/// The output takes every waiting result at once and yields them one by
+/// one: those not yet yielded are still part of its buffer, handed back
+/// by `cancel` and counted as discarded by a drop.
 #[test]
-fn a_slow_consumer_holds_back_the_input() {
-    // Backpressure end to end: with nobody reading, the feeder stops after
-    // queue + output + in-flight items.
+fn results_taken_but_not_yet_yielded_are_handed_back_or_counted() {
+    for cancel in [true, false] {
+        let local = Local::new();
+        let out = FanOutBuilder::new(2)
+            .capacity(8)
+            .output_capacity(4)
+            .spawn(
+                stream::iter(0u32..8),
+                &local.spawner(),
+                |i| async move { i },
+            )
+            .unwrap();
+        let handle = out.stats_handle();
+        let clock = local.clock.clone();
+        local.run(async move {
+            let mut out = out;
+            clock.sleep(ms(1)).await; // the output fills up (4)
+            let first = out.next().await.unwrap().unwrap(); // takes all 4
+            if cancel {
+                let c = out.cancel().await;
+                assert!(c.finished.len() >= 3, "the other 3 of the run: {c:?}");
+                let mut all = vec![first];
+                all.extend(c.finished.into_iter().map(Result::unwrap));
+                all.extend(c.unstarted);
+                all.sort_unstable();
+                assert_eq!(all, (0..8).collect::<Vec<_>>());
+                assert!(c.stats.is_balanced(), "{:?}", c.stats);
+            } else {
+                drop(out);
+                while !handle.stats().finished {
+                    clock.sleep(ms(1)).await;
+                }
+                let s = handle.stats();
+                assert_eq!(s.delivered, 1);
+                assert!(s.discarded >= 3, "the other 3 of the run: {s:?}");
+                assert!(s.is_balanced(), "{s:?}");
+            }
+        });
+    }
+}
+
+/// An endless input through 2 workers (queue 3, output 4); the consumer
+/// reads `reads` results once the fan-out has stalled, then stops: the
+/// stats once it has stalled again.
+fn stop_reading_after(reads: usize) -> sluicegate_fanio::FanOutStats {
     let local = Local::new();
-    let out = FanOutBuilder::new(2)
+    let mut out = FanOutBuilder::new(2)
         .capacity(3)
         .output_capacity(4)
         .spawn(stream::iter(0u32..), &local.spawner(), |i| async move { i })
         .unwrap();
     let clock = local.clock.clone();
-    let taken = local.run(async move {
+    local.run(async move {
         clock.sleep(ms(10)).await;
-        let s = out.stats();
-        drop(out);
-        s.taken
-    });
+        for i in 0..reads {
+            assert_eq!(out.next().await.unwrap().unwrap(), i as u32);
+        }
+        clock.sleep(ms(10)).await;
+        out.stats()
+    })
+}
+
+#[test]
+fn a_slow_consumer_holds_back_the_input() {
+    // Backpressure end to end: with nobody reading, the feeder stops after
+    // queue + output + in-flight items.
+    let taken = stop_reading_after(0).taken;
     // queue 3 + output 4 + one blocked send per worker (2) + the feeder's 1.
     assert!(taken <= 3 + 4 + 2 + 1, "taken {taken}");
     assert!(taken >= 3 + 4, "taken {taken}");
+}
+
+#[test]
+fn a_consumer_stopped_mid_run_holds_back_the_input() {
+    // The output takes its whole buffer (4) at once: with the consumer
+    // stopped after one result, 3 wait in its run and the workers refill
+    // the buffer (4), no more (the documented 2 x output_capacity).
+    let s = stop_reading_after(1);
+    assert_eq!(s.delivered, 1, "{s:?}");
+    // Yielded 1 + run 3 + output 4 + one blocked send per worker (2)
+    // + queue 3 + the feeder's 1.
+    assert!(s.taken <= 1 + 3 + 4 + 2 + 3 + 1, "{s:?}");
+    assert!(s.taken >= 1 + 3 + 4 + 3, "{s:?}");
+}
+
+/// `FanOut` is `Send`, `Sync` and `Unpin` for any items and results that
+/// are `Send`, as the fan-out's shared state is (only `Send` crosses
+/// threads: nothing is ever shared by reference between them).
+#[test]
+fn the_output_is_send_sync_and_unpin_for_any_send_items_and_results() {
+    struct SendOnly(
+        #[allow(dead_code)] std::cell::Cell<u8>,
+        std::marker::PhantomPinned,
+    );
+    fn check<S: Send + Sync + Unpin>() {}
+    check::<sluicegate_fanio::FanOut<SendOnly, SendOnly>>();
 }
 
 #[test]
@@ -357,39 +437,47 @@ fn cancel_does_not_wait_for_a_pending_input() {
 
 #[test]
 fn a_cancel_given_up_part_way_counts_what_it_held_as_discarded() {
-    // `cancel()` collects buffered results as it goes; dropped part-way,
+    // `cancel()` collects buffered results as it goes (first those the
+    // stream took in its last run and has not yielded); dropped part-way,
     // it hands nothing to the caller, so those results must be counted as
     // discarded, not delivered.
-    let local = Local::new();
-    let l = local.clone();
-    let out = FanOutBuilder::new(2)
-        .capacity(4)
-        .output_capacity(4)
-        .spawn(stream::iter(0u32..100), &local.spawner(), move |i| {
-            let l = l.clone();
-            async move {
-                l.sleep(ms(10)).await;
-                i
+    for reads in [0, 1] {
+        let local = Local::new();
+        let l = local.clone();
+        let out = FanOutBuilder::new(2)
+            .capacity(4)
+            .output_capacity(4)
+            .spawn(stream::iter(0u32..100), &local.spawner(), move |i| {
+                let l = l.clone();
+                async move {
+                    l.sleep(ms(10)).await;
+                    i
+                }
+            })
+            .unwrap();
+        let handle = out.stats_handle();
+        let clock = local.clock.clone();
+        local.run(async move {
+            let mut out = out;
+            clock.sleep(ms(100)).await; // the output buffer fills up
+            for _ in 0..reads {
+                // Takes the 4 buffered results in one run, yields one.
+                out.next().await.unwrap().unwrap();
             }
-        })
-        .unwrap();
-    let handle = out.stats_handle();
-    let clock = local.clock.clone();
-    local.run(async move {
-        clock.sleep(ms(100)).await; // the output buffer fills up
-        let mut cancel = Box::pin(out.cancel());
-        // One poll takes the buffered results, then waits for the
-        // running items.
-        assert!(future::poll_once(&mut cancel).await.is_none());
-        drop(cancel);
-        while !handle.stats().finished {
-            clock.sleep(ms(1)).await;
-        }
-        let s = handle.stats();
-        assert!(s.is_balanced(), "{s:?}");
-        assert_eq!(s.delivered, 0, "nothing reached the caller: {s:?}");
-        assert!(s.discarded >= 4, "{s:?}");
-    });
+            let mut cancel = Box::pin(out.cancel());
+            // One poll takes the buffered results, then waits for the
+            // running items.
+            assert!(future::poll_once(&mut cancel).await.is_none());
+            drop(cancel);
+            while !handle.stats().finished {
+                clock.sleep(ms(1)).await;
+            }
+            let s = handle.stats();
+            assert!(s.is_balanced(), "{s:?}");
+            assert_eq!(s.delivered, reads, "nothing more reached the caller: {s:?}");
+            assert!(s.discarded >= 4 - reads, "{s:?}");
+        });
+    }
 }
 
 #[test]

@@ -277,17 +277,34 @@ mod fan_out_models {
         assert!(s.finished && s.is_balanced(), "{s:?}");
     }
 
+    /// Drains `out` to its end, joins every task's thread, and checks
+    /// that `taken` items were taken and every one is accounted for.
+    fn drain_and_check(t: &Threads, out: FanOut<u32, u32>, taken: u64) {
+        let h = out.stats_handle();
+        let got = loom::future::block_on(collect(out));
+        t.join();
+        let s = h.stats();
+        assert_eq!(s.taken, taken);
+        check(got, Vec::new(), &s);
+    }
+
+    /// One worker, two items; the first result is taken, then `stop`
+    /// ends the fan-out early (by dropping or cancelling the output)
+    /// while the tasks still run.
+    fn stop_after_the_first(
+        stop: impl Fn(&Threads, FanOut<u32, u32>, Result<u32, FanOutError<u32>>),
+    ) {
+        let t = Threads::default();
+        let mut out = start(&t, 1, 2);
+        let first = loom::future::block_on(next(&mut out)).unwrap();
+        stop(&t, out, first);
+    }
+
     #[test]
     fn one_worker_delivers_every_item() {
         model(|| {
             let t = Threads::default();
-            let out = start(&t, 1, 2);
-            let h = out.stats_handle();
-            let got = loom::future::block_on(collect(out));
-            t.join();
-            let s = h.stats();
-            assert_eq!(s.taken, 2);
-            check(got, Vec::new(), &s);
+            drain_and_check(&t, start(&t, 1, 2), 2);
         });
     }
 
@@ -296,42 +313,33 @@ mod fan_out_models {
         model(|| {
             let t = Threads::default();
             // One item: two workers waiting, one woken for it.
-            let out = start(&t, 2, 1);
-            let h = out.stats_handle();
-            let got = loom::future::block_on(collect(out));
-            t.join();
-            let s = h.stats();
-            assert_eq!(s.taken, 1);
-            check(got, Vec::new(), &s);
+            drain_and_check(&t, start(&t, 2, 1), 1);
         });
     }
 
     #[test]
     fn the_output_dropped_while_the_tasks_run() {
         model(|| {
-            let t = Threads::default();
-            let mut out = start(&t, 1, 2);
-            let h = out.stats_handle();
-            let first = loom::future::block_on(next(&mut out));
-            assert!(first.is_some());
-            drop(out);
-            t.join();
-            let s = h.stats();
-            assert!(s.finished && s.is_balanced(), "{s:?}");
+            stop_after_the_first(|t, out, _| {
+                let h = out.stats_handle();
+                drop(out);
+                t.join();
+                let s = h.stats();
+                assert!(s.finished && s.is_balanced(), "{s:?}");
+            });
         });
     }
 
     #[test]
     fn a_cancel_racing_the_tasks() {
         model(|| {
-            let t = Threads::default();
-            let mut out = start(&t, 1, 2);
-            let first = loom::future::block_on(next(&mut out)).unwrap();
-            let c = loom::future::block_on(out.cancel());
-            t.join();
-            let mut got = c.finished;
-            got.push(first);
-            check(got, c.unstarted, &c.stats);
+            stop_after_the_first(|t, out, first| {
+                let c = loom::future::block_on(out.cancel());
+                t.join();
+                let mut got = c.finished;
+                got.push(first);
+                check(got, c.unstarted, &c.stats);
+            });
         });
     }
 
@@ -347,12 +355,7 @@ mod fan_out_models {
                 .output_capacity(1)
                 .spawn(stream::iter(0..2u32), &t.spawner(), work)
                 .unwrap();
-            let h = out.stats_handle();
-            let got = loom::future::block_on(collect(out));
-            t.join();
-            let s = h.stats();
-            assert_eq!(s.taken, 2);
-            check(got, Vec::new(), &s);
+            drain_and_check(&t, out, 2);
         });
     }
 }

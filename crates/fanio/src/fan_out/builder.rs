@@ -28,7 +28,9 @@ pub const MAX_WORKERS: usize = 1 << 16;
 /// queue [`capacity`](FanOutBuilder::capacity) times the number of queues
 /// (1, or one per worker under [`Distribution::Keyed`]), plus the
 /// [`output_capacity`](FanOutBuilder::output_capacity). The queues
-/// allocate every slot when created, so an absurd capacity is refused
+/// allocate every slot when created (and the output, taken in runs by the
+/// [`FanOut`], may grow a second buffer of its size, so at most
+/// `output_capacity` more in all), so an absurd capacity is refused
 /// with [`ConfigError::CapacityTooLarge`](crate::ConfigError::CapacityTooLarge)
 /// instead of exhausting memory. [`MAX_WORKERS`] keyed workers at
 /// [`DEFAULT_CAPACITY`] fit.
@@ -171,7 +173,10 @@ impl<T> FanOutBuilder<T> {
 
     /// How many results wait for the consumer before workers wait too
     /// (default [`DEFAULT_CAPACITY`]). Allocated up front: see
-    /// [`MAX_CAPACITY`].
+    /// [`MAX_CAPACITY`]. The [`FanOut`] takes every waiting result at
+    /// once, in one run, and yields them one by one while the workers
+    /// refill the buffer: up to twice this many results can be computed
+    /// and not yet yielded.
     pub fn output_capacity(mut self, capacity: usize) -> Self {
         self.output_capacity = capacity;
         self

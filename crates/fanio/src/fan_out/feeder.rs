@@ -1,5 +1,6 @@
 //! The feeder task: pulls the input stream and routes each item to a
-//! worker queue, waiting while that queue is full (backpressure reaches the
+//! worker queue (in one tight loop while the input is ready and the queue
+//! has room), waiting while that queue is full (backpressure reaches the
 //! input), until the input ends or the fan-out is cancelled. Its state
 //! lives in a [`Feeder`] guard, so that if the executor drops the task,
 //! the item it held comes back in the output and the early end of the
@@ -80,38 +81,78 @@ pub(crate) struct Feeder<T, U> {
     pub(crate) done: bool,
 }
 
-/// How routing one item to its queue ended.
-enum Routed {
-    Queued,
-    /// Every worker of the queue is gone; the item was handed back in the
-    /// output (or is waiting for room there in `pending`).
-    Unstarted,
-    Cancelled,
+/// Why [`Feeder::feed`] stopped.
+enum Fed {
+    /// The input ended, or the fan-out was cancelled.
+    Stop,
+    /// `pending` holds an error for the output: send it, then go on.
+    Send,
+    /// `pending` holds the input's panic: send it, then stop.
+    SendAndStop,
 }
 
 impl<T, U> Feeder<T, U> {
-    /// Puts `self.held` into queue `self.held_q`, waiting while the queue
-    /// is full (until it is half empty again); the item stays in
-    /// `self.held`, where the guard finds it if the task is dropped, until
-    /// it is in the queue.
-    async fn route(&mut self) -> Routed {
-        let q = self.held_q;
-        let queued =
-            poll_fn(|cx| self.shared.queues[q].poll_push(FEEDER, &mut self.held, cx)).await;
-        if queued {
-            return Routed::Queued;
+    /// Moves items from the input to their queues, one at a time, for as
+    /// long as the input is ready and the queues have room, in one poll
+    /// (no await between items). An item taken from the input waits in
+    /// `self.held` (where the guard finds it if the task is dropped)
+    /// until it is in its queue, which is filled until full and refilled
+    /// once half empty again.
+    fn feed<S: Stream<Item = T>>(
+        &mut self,
+        cx: &mut Context<'_>,
+        listener: &mut Option<EventListener>,
+        mut input: Pin<&mut S>,
+    ) -> Poll<Fed> {
+        loop {
+            if self.held.is_some() {
+                let q = self.held_q;
+                match self.shared.queues[q].poll_push(FEEDER, &mut self.held, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(true) => {}
+                    Poll::Ready(false) => {
+                        let Some(item) = self.held.take() else {
+                            continue; // unreachable: a closed queue leaves it
+                        };
+                        if self.shared.is_cancelled() {
+                            self.shared.hand_back(item);
+                            return Poll::Ready(Fed::Stop);
+                        }
+                        // Closed by its last worker, dropped by the
+                        // executor.
+                        bump(&self.shared.counters.unstarted);
+                        self.pending = Some(Err(FanOutError::Unstarted { worker: q, item }));
+                        return Poll::Ready(Fed::Send);
+                    }
+                }
+            }
+            let item = match next_step(cx, &self.shared, listener, input.as_mut()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Step::Item(item)) => item,
+                Poll::Ready(Step::End | Step::Cancelled) => return Poll::Ready(Fed::Stop),
+                Poll::Ready(Step::Panicked(message)) => {
+                    bump(&self.shared.counters.input_panics);
+                    // The input has ended (it is never polled again): a
+                    // drop while the error waits for room is no early end.
+                    self.done = true;
+                    self.pending = Some(Err(FanOutError::InputPanicked { message }));
+                    return Poll::Ready(Fed::SendAndStop);
+                }
+            };
+            add_one(&self.shared.counters.taken);
+            self.held_q = match &self.key {
+                None => 0,
+                Some(key) => match catch(|| key.worker(&item, self.shared.queues.len())) {
+                    Ok(worker) => worker,
+                    Err(message) => {
+                        bump(&self.shared.counters.key_panics);
+                        self.pending = Some(Err(FanOutError::KeyPanicked { item, message }));
+                        return Poll::Ready(Fed::Send);
+                    }
+                },
+            };
+            self.held = Some(item);
         }
-        let Some(item) = self.held.take() else {
-            return Routed::Queued; // unreachable: a closed queue leaves it
-        };
-        if self.shared.is_cancelled() {
-            self.shared.hand_back(item);
-            return Routed::Cancelled;
-        }
-        // Closed by its last worker, dropped by the executor.
-        bump(&self.shared.counters.unstarted);
-        self.pending = Some(Err(FanOutError::Unstarted { worker: q, item }));
-        Routed::Unstarted
     }
 }
 
@@ -120,45 +161,18 @@ where
     S: Stream,
 {
     let shared = Arc::clone(&f.shared);
-    let counters = &shared.counters;
     let mut input = pin!(input);
     let mut listener = None;
     loop {
-        let step = poll_fn(|cx| next_step(cx, &shared, &mut listener, input.as_mut())).await;
-        let item = match step {
-            Step::Item(item) => item,
-            Step::End | Step::Cancelled => break,
-            Step::Panicked(message) => {
-                bump(&counters.input_panics);
-                // The input has ended (it is never polled again): a drop
-                // while the error waits for room is no early end.
-                f.done = true;
-                f.pending = Some(Err(FanOutError::InputPanicked { message }));
+        match poll_fn(|cx| f.feed(cx, &mut listener, input.as_mut())).await {
+            Fed::Stop => break,
+            Fed::Send => {
+                shared.send_out(f.id, &mut f.pending).await;
+            }
+            Fed::SendAndStop => {
                 shared.send_out(f.id, &mut f.pending).await;
                 break;
             }
-        };
-        add_one(&counters.taken);
-        let worker = match &f.key {
-            None => 0,
-            Some(key) => match catch(|| key.worker(&item, shared.queues.len())) {
-                Ok(worker) => worker,
-                Err(message) => {
-                    bump(&counters.key_panics);
-                    f.pending = Some(Err(FanOutError::KeyPanicked { item, message }));
-                    shared.send_out(f.id, &mut f.pending).await;
-                    continue;
-                }
-            },
-        };
-        f.held_q = worker;
-        f.held = Some(item);
-        match f.route().await {
-            Routed::Queued => {}
-            Routed::Unstarted => {
-                shared.send_out(f.id, &mut f.pending).await;
-            }
-            Routed::Cancelled => break,
         }
     }
     f.done = true;
@@ -170,13 +184,7 @@ impl<T, U> Drop for Feeder<T, U> {
     fn drop(&mut self) {
         let shared = &*self.shared;
         if let Some(item) = self.held.take() {
-            let worker = self.held_q;
-            if shared.is_cancelled() {
-                shared.hand_back(item);
-            } else {
-                bump(&shared.counters.unstarted);
-                shared.emit(Err(FanOutError::Unstarted { worker, item }));
-            }
+            shared.not_started(self.held_q, item);
         }
         if let Some(outcome) = self.pending.take() {
             shared.emit(outcome);

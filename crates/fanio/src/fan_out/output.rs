@@ -1,10 +1,11 @@
 //! [`FanOut`]: the results, fanned back in; [`Cancelled`]: what a cancel
 //! hands back; [`StatsHandle`]: counters that outlive the output.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -62,6 +63,13 @@ use crate::error::FanOutError;
 #[must_use = "streams do nothing unless polled"]
 pub struct FanOut<T, U> {
     shared: Arc<Shared<T, U>>,
+    /// Results taken from the output queue all at once (one lock per run,
+    /// not per result), not yet yielded: still part of the output's
+    /// buffer. Behind a `Mutex` only so that `FanOut` stays `Sync` for
+    /// results that are `Send` but not `Sync`: it is reached through
+    /// `&mut self` ([`Mutex::get_mut`], no locking), except by
+    /// `is_terminated`.
+    run: Mutex<VecDeque<Result<U, FanOutError<T>>>>,
     /// Whether the stream has yielded `None`.
     ended: bool,
 }
@@ -83,8 +91,23 @@ impl<T, U> FanOut<T, U> {
     pub(crate) fn new(shared: Arc<Shared<T, U>>) -> Self {
         Self {
             shared,
+            run: Mutex::new(VecDeque::new()),
             ended: false,
         }
+    }
+
+    /// The results taken from the output queue and not yet yielded.
+    fn run(&mut self) -> &mut VecDeque<Result<U, FanOutError<T>>> {
+        self.run.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether every result taken in a run has been yielded (through
+    /// `&self`, so it locks: uncontended, as nothing else does).
+    fn run_is_empty(&self) -> bool {
+        self.run
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
     }
 
     /// A snapshot of the counters: per worker started / completed /
@@ -112,12 +135,12 @@ impl<T, U> FanOut<T, U> {
     /// dropped (counted in [`FanOutStats::abandoned`]) and the results it
     /// had collected, like those still to come, are dropped and counted in
     /// [`FanOutStats::discarded`].
-    pub async fn cancel(self) -> Cancelled<T, U> {
+    pub async fn cancel(mut self) -> Cancelled<T, U> {
         self.shared.cancel(true);
         // Results held here reach the caller only if this future
         // completes: dropped part-way, it counts them as discarded.
         let mut held = Held {
-            results: Vec::new(),
+            results: Vec::from(std::mem::take(self.run())),
             counters: &self.shared.counters,
         };
         // Ends once the feeder and every worker have exited; each hands
@@ -156,28 +179,43 @@ impl<T, U> Drop for FanOut<T, U> {
         // are counted by their tasks); tasks waiting for room are woken
         // to find the output gone.
         let buffered = self.shared.out.close_and_take();
-        add(&self.shared.counters.discarded, buffered.len());
+        let run = std::mem::take(self.run());
+        add(&self.shared.counters.discarded, buffered.len() + run.len());
         drop(buffered);
+        drop(run);
     }
 }
+
+// Nothing in a `FanOut` is ever pinned (its results are moved out as
+// they are yielded), so it is `Unpin` whatever `T` and `U` are.
+impl<T, U> Unpin for FanOut<T, U> {}
 
 impl<T, U> Stream for FanOut<T, U> {
     type Item = Result<U, FanOutError<T>>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = self.shared.out.poll_pop(OUTPUT, cx);
-        match &polled {
-            Poll::Ready(Some(_)) => add_one(&self.shared.counters.delivered),
-            Poll::Ready(None) => self.ended = true,
-            Poll::Pending => {}
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let run = this.run.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if let Some(result) = run.pop_front() {
+                add_one(&this.shared.counters.delivered);
+                return Poll::Ready(Some(result));
+            }
+            match this.shared.out.poll_take_all(OUTPUT, run, cx) {
+                Poll::Ready(true) => {}
+                Poll::Ready(false) => {
+                    this.ended = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
-        polled
     }
 }
 
 impl<T, U> FusedStream for FanOut<T, U> {
     fn is_terminated(&self) -> bool {
-        self.ended || self.shared.out.is_ended()
+        self.ended || (self.run_is_empty() && self.shared.out.is_ended())
     }
 }
 

@@ -12,6 +12,12 @@
 //! worker queue in runs, not item by item); a waiter that is done (exited,
 //! or dropped by its executor) passes a wake-up it was given on.
 //!
+//! A queue with one receiver (the output) can be emptied in runs:
+//! [`poll_take_all`](Queue::poll_take_all) swaps the whole buffer for the
+//! receiver's empty one under one lock, so the receiver takes a run of
+//! items for the price of one lock, and the senders can refill the queue
+//! while it works through them.
+//!
 //! The queue ends (`None`) once it is empty and closed or every sender is
 //! done. A task dropped by its executor may
 //! [`force_push`](Queue::force_push) what it holds, beyond the capacity
@@ -68,6 +74,7 @@ impl Waiters {
         }
     }
 
+    #[inline]
     fn next(&mut self) -> Option<Waker> {
         let id = self.order.pop_front()?;
         self.slots[id].take()
@@ -99,6 +106,7 @@ impl<R> State<R> {
     }
 }
 
+#[inline]
 fn wake(w: Option<Waker>) {
     if let Some(w) = w {
         w.wake();
@@ -178,6 +186,47 @@ impl<R> Queue<R> {
         }
         if state.closed || state.senders == 0 {
             return Poll::Ready(None);
+        }
+        state.receivers_waiting.wait(id, cx.waker());
+        Poll::Pending
+    }
+
+    /// As receiver `id`, with `run` empty: takes every queued item at
+    /// once into `run` (swapping buffers: no copy, no allocation once both
+    /// have grown) and returns `Ready(true)`; `Ready(false)` once the
+    /// queue has ended; otherwise `Pending` (woken when an item comes).
+    /// One waiting sender is woken per slot freed. For a queue with one
+    /// receiver only: with several, a run would keep items from idle
+    /// receivers.
+    pub(crate) fn poll_take_all(
+        &self,
+        id: usize,
+        run: &mut VecDeque<R>,
+        cx: &Context<'_>,
+    ) -> Poll<bool> {
+        debug_assert!(run.is_empty());
+        let mut state = self.lock();
+        if !state.items.is_empty() {
+            let freed = state.items.len();
+            std::mem::swap(&mut state.items, run);
+            let mut senders = [None, None];
+            let mut extra = Vec::new();
+            for i in 0..freed {
+                let Some(w) = state.senders_waiting.next() else {
+                    break;
+                };
+                match senders.get_mut(i) {
+                    Some(slot) => *slot = Some(w),
+                    None => extra.push(w),
+                }
+            }
+            drop(state);
+            senders.into_iter().for_each(wake);
+            extra.into_iter().for_each(Waker::wake);
+            return Poll::Ready(true);
+        }
+        if state.closed || state.senders == 0 {
+            return Poll::Ready(false);
         }
         state.receivers_waiting.wait(id, cx.waker());
         Poll::Pending
@@ -302,6 +351,47 @@ mod tests {
         assert_eq!(woken(&sc), 1, "not again until it waits again");
         assert_eq!(q.poll_push(0, &mut held, &scx), Poll::Ready(true));
         assert_eq!(held, None);
+    }
+
+    #[test]
+    fn a_run_takes_every_item_in_order_and_wakes_a_sender_per_slot_freed() {
+        let q = Queue::new(2, 1, 3, 1);
+        let (c0, w0) = waker();
+        let (c1, w1) = waker();
+        let (c2, w2) = waker();
+        let (rc, rw) = waker();
+        let rcx = Context::from_waker(&rw);
+        let mut run = std::collections::VecDeque::new();
+        assert_eq!(q.poll_take_all(0, &mut run, &rcx), Poll::Pending);
+        assert_eq!(
+            q.poll_push(0, &mut Some(1), &Context::from_waker(&w0)),
+            Poll::Ready(true)
+        );
+        assert_eq!(woken(&rc), 1, "an item wakes the waiting receiver");
+        assert_eq!(
+            q.poll_push(1, &mut Some(2), &Context::from_waker(&w1)),
+            Poll::Ready(true)
+        );
+        // Full: three senders wait.
+        for (id, w) in [(0, &w0), (1, &w1), (2, &w2)] {
+            assert_eq!(
+                q.poll_push(id, &mut Some(9), &Context::from_waker(w)),
+                Poll::Pending
+            );
+        }
+        assert_eq!(q.poll_take_all(0, &mut run, &rcx), Poll::Ready(true));
+        assert_eq!(Vec::from(std::mem::take(&mut run)), [1, 2]);
+        assert_eq!(
+            (woken(&c0), woken(&c1), woken(&c2)),
+            (1, 1, 0),
+            "two slots freed: the first two waiters, in arrival order"
+        );
+        assert_eq!(q.poll_take_all(0, &mut run, &rcx), Poll::Pending);
+        for id in 0..3 {
+            q.sender_done(id);
+        }
+        assert_eq!(q.poll_take_all(0, &mut run, &rcx), Poll::Ready(false));
+        assert!(run.is_empty());
     }
 
     #[test]

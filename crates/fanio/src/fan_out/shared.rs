@@ -98,6 +98,19 @@ impl<T, U> Shared<T, U> {
         }
     }
 
+    /// An item for `worker` that it will never start (its task gone, or
+    /// the feeder's that held it): handed back to a cancel under way, or
+    /// in the output ([`FanOutError::Unstarted`]). From a dropped task's
+    /// guard: it does not wait for room in the output.
+    pub(crate) fn not_started(&self, worker: usize, item: T) {
+        if self.is_cancelled() {
+            self.hand_back(item);
+        } else {
+            bump(&self.counters.unstarted);
+            self.emit(Err(FanOutError::Unstarted { worker, item }));
+        }
+    }
+
     pub(crate) fn take_returned(&self) -> Vec<T> {
         std::mem::take(&mut *self.lock_returned())
     }

@@ -40,9 +40,11 @@ pub struct FanOutStats {
     /// Results and errors the output handed to the caller (through the
     /// stream, or in [`Cancelled::finished`](crate::Cancelled::finished)).
     pub delivered: u64,
-    /// Results computed after the output was dropped (nobody could take
-    /// them), or collected by a [`cancel`](crate::FanOut::cancel) that was
-    /// dropped before it completed.
+    /// Results not yet yielded when the output was dropped (still in its
+    /// buffer, or taken into the stream and not yet yielded) or computed
+    /// after (nobody could take them), or collected by a
+    /// [`cancel`](crate::FanOut::cancel) that was dropped before it
+    /// completed.
     pub discarded: u64,
     /// Items taken from the input but never started, because the fan-out
     /// was cancelled ([handed back](crate::Cancelled::unstarted)) or its
