@@ -56,7 +56,8 @@ impl fmt::Display for StageId {
 /// The item that failed is not passed on: it counts in
 /// [`Summary::failed`](crate::Summary::failed) (with every source item it
 /// stands for, e.g. a whole batch). Put what you need to retry it into
-/// your error type `E`.
+/// your error type `E`. ([`ClockPanicked`](Self::ClockPanicked) is the
+/// exception: it stands for no item.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError<E> {
@@ -83,13 +84,27 @@ pub enum PipelineError<E> {
         /// How many source items the item stood for.
         items: u64,
     },
+    /// The pipeline's [clock](crate::Pipeline::clock) panicked when
+    /// `stage` read it. It stands for no item (nothing is lost to it);
+    /// from then on no stage is timed (busy times stop growing). Reported
+    /// once; under [`ErrorPolicy::FailFast`](crate::ErrorPolicy::FailFast)
+    /// it stops the run.
+    #[error("the clock panicked in stage {stage}: {message}")]
+    ClockPanicked {
+        /// The stage that read the clock.
+        stage: StageId,
+        /// The panic message, if it was a string.
+        message: String,
+    },
 }
 
 impl<E> PipelineError<E> {
     /// The stage where it happened.
     pub fn stage(&self) -> &StageId {
         match self {
-            Self::Failed { stage, .. } | Self::Panicked { stage, .. } => stage,
+            Self::Failed { stage, .. }
+            | Self::Panicked { stage, .. }
+            | Self::ClockPanicked { stage, .. } => stage,
         }
     }
 
@@ -97,6 +112,7 @@ impl<E> PipelineError<E> {
     pub fn items(&self) -> u64 {
         match self {
             Self::Failed { items, .. } | Self::Panicked { items, .. } => *items,
+            Self::ClockPanicked { .. } => 0,
         }
     }
 
@@ -104,7 +120,7 @@ impl<E> PipelineError<E> {
     pub fn into_error(self) -> Option<E> {
         match self {
             Self::Failed { error, .. } => Some(error),
-            Self::Panicked { .. } => None,
+            Self::Panicked { .. } | Self::ClockPanicked { .. } => None,
         }
     }
 }

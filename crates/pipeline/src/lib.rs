@@ -109,10 +109,17 @@
 //! left per item and stage is the stage's function under a panic guard
 //! (the crate's benchmarks compare it with `futures-util` and
 //! `tokio-stream`). A panic in a stage's function fails only its element
-//! (reported as [`PipelineError::Panicked`]); the run goes on. A source
-//! whose input is always ready (a large iterator, a backlog) yields the
-//! thread every 4,096 items, so the run shares its executor and sees its
-//! token even then.
+//! (reported as [`PipelineError::Panicked`]); the run goes on; a
+//! [clock](Pipeline::clock) that panics is reported once
+//! ([`PipelineError::ClockPanicked`]) and timing stops, nothing else.
+//!
+//! The run owns one cooperative yield budget: each poll of [`Run`] takes
+//! at most 4,096 items from the source (whatever stage pulls them), then
+//! yields the thread (returns `Pending` after waking itself), so a run
+//! over an input that is always ready (a large iterator, a backlog)
+//! shares its executor and sees its token. A batch stage tells that
+//! yield from its input waiting: a yield arms no batch timer (see
+//! [`TimerMode::FromFirstItem`]).
 //!
 //! ## `map` or `map_sync`?
 //!

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use futures_core::Stream;
 use sluicegate_rt::{Clock, Sleeper, Spawner};
@@ -58,6 +59,9 @@ pub(crate) struct Parts<E> {
     pub(crate) buffers: Vec<Box<dyn Probe>>,
     pub(crate) clock: Option<DynClock>,
     pub(crate) config_error: Option<ConfigError>,
+    /// The loan flags of the hand-back batch stages so far: every batch
+    /// stage after one watches them (see `Batcher::watch_lenders`).
+    pub(crate) lenders: Vec<Arc<AtomicBool>>,
 }
 
 impl<E> Parts<E> {
@@ -70,6 +74,7 @@ impl<E> Parts<E> {
             buffers: Vec::new(),
             clock: None,
             config_error: None,
+            lenders: Vec::new(),
         }
     }
 
@@ -87,6 +92,15 @@ impl<E> Parts<E> {
         let counters = StageCounters::new(self.stages.len(), name, derived);
         self.stages.push(Arc::clone(&counters));
         Ctx::new(Arc::clone(&self.control), counters)
+    }
+
+    /// The stage being added can keep an element across a wait (an async
+    /// step's future, a parallel step's tasks): a loan of a hand-back batch
+    /// stage before it may be in there, and come back without the help of
+    /// a batch stage after it, so later batch stages do not watch those
+    /// lenders (they would close their batches early for nothing).
+    fn may_hold_a_loan(&mut self) {
+        self.lenders.clear();
     }
 
     fn check(&mut self, result: Result<(), ConfigError>) {
@@ -230,6 +244,7 @@ where
         F: FnMut(T) -> Fut,
         Fut: Future,
     {
+        self.parts.may_hold_a_loan();
         let ctx = self.parts.stage("map");
         Pipeline {
             stream: Map::new(self.stream, MapAsync(f), ctx),
@@ -245,6 +260,7 @@ where
         F: FnMut(T) -> Fut,
         Fut: Future<Output = Result<U, E>>,
     {
+        self.parts.may_hold_a_loan();
         let ctx = self.parts.stage("try_map");
         Pipeline {
             stream: TryMap::new(self.stream, TryMapAsync(f), ctx),
@@ -260,6 +276,7 @@ where
         F: FnMut(&T) -> Fut,
         Fut: Future<Output = bool>,
     {
+        self.parts.may_hold_a_loan();
         let ctx = self.parts.stage("filter");
         Pipeline {
             stream: Filter::new(self.stream, FilterAsync(f), ctx),
@@ -354,7 +371,7 @@ where
         if capacity == 0 {
             self.parts.check(Err(ConfigError::ZeroCapacity));
         }
-        let clock = ClockOf(Arc::clone(&self.parts.control));
+        let clock = ClockOf(Arc::clone(&self.parts.control), self.parts.last());
         let (tx, rx) = sluicegate_backpressure::builder::<Weighted<T>>(capacity.max(1))
             .on_drop({
                 let ledger = Arc::clone(&self.parts.control.ledger);
@@ -386,8 +403,9 @@ where
     ) -> Pipeline<BatchStage<S, T, Sl, E, Plain>, E, D> {
         self.parts.check(cfg.validate());
         let ctx = self.parts.stage("batch");
+        let core = Batcher::new(cfg, sleeper, None).watch_lenders(self.parts.lenders.clone());
         Pipeline {
-            stream: BatchStage::new(self.stream, Batcher::new(cfg, sleeper, None), ctx),
+            stream: BatchStage::new(self.stream, core, ctx),
             drivers: self.drivers,
             parts: self.parts,
         }
@@ -404,6 +422,19 @@ where
     /// even after a graceful cancel, only once that loan is dropped
     /// ([`Loan::into_vec`](crate::Loan::into_vec) keeps the items and
     /// hands the buffer back at once). An abort does not wait for it.
+    ///
+    /// A batch stage after this one (`.batch_hand_back(..).batch(..)`)
+    /// closes its batch as soon as this one waits for its loan (counted in
+    /// [`BatchStats::by_lender`](crate::BatchStats::by_lender)): the
+    /// batch holds the loan, so nothing more can come in before it is
+    /// passed on. Only with nothing but synchronous steps, buffers and
+    /// batch stages between the two: an async or parallel step between
+    /// them may hold the loan itself and give it back on its own, so the
+    /// later batch stage keeps filling, and if that step passes the loan
+    /// on instead, the later batch closes only by its timer or the end of
+    /// the input. (Two standalone adapters, [`batch`](crate::batch) over
+    /// [`batch_hand_back`](crate::batch_hand_back), cannot see each other
+    /// either: the outer one waits for its timer or the end of the input.)
     pub fn batch_hand_back<Sl: Sleeper>(
         mut self,
         cfg: Batch,
@@ -411,12 +442,12 @@ where
     ) -> Pipeline<BatchStage<S, T, Sl, E, Lend>, E, D> {
         self.parts.check(cfg.validate());
         let ctx = self.parts.stage("batch");
+        let slot = Arc::new(LoanSlot::default());
+        let core = Batcher::new(cfg, sleeper, Some(Arc::clone(&slot)))
+            .watch_lenders(self.parts.lenders.clone());
+        self.parts.lenders.push(slot.lent());
         Pipeline {
-            stream: BatchStage::new(
-                self.stream,
-                Batcher::new(cfg, sleeper, Some(Arc::new(LoanSlot::default()))),
-                ctx,
-            ),
+            stream: BatchStage::new(self.stream, core, ctx),
             drivers: self.drivers,
             parts: self.parts,
         }
@@ -473,6 +504,7 @@ where
         if k == 0 {
             self.parts.check(Err(ConfigError::ZeroParallelism));
         }
+        self.parts.may_hold_a_loan();
         let ctx = self.parts.stage("parallel");
         Pipeline {
             stream: Parallel::new(self.stream, k.max(1), order, spawner, Infallible(f), ctx),
@@ -498,6 +530,7 @@ where
         if k == 0 {
             self.parts.check(Err(ConfigError::ZeroParallelism));
         }
+        self.parts.may_hold_a_loan();
         let ctx = self.parts.stage("parallel");
         Pipeline {
             stream: Parallel::new(self.stream, k.max(1), order, spawner, Fallible(f), ctx),

@@ -241,6 +241,8 @@ where
         if this.shared.control.is_aborted() {
             return Poll::Ready(this.finish());
         }
+        // One yield budget per poll of the run, for every stage it drives.
+        this.shared.control.budget.reset();
         if let Some(drivers) = this.drivers.as_mut() {
             if drivers.as_mut().poll(cx).is_ready() {
                 this.drivers = None;

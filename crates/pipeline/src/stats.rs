@@ -23,7 +23,7 @@ use crate::error::StageId;
 /// emitted, so the identity holds there too). A live snapshot
 /// ([`Monitor`](crate::Monitor)) sees a batch stage's `input` once per
 /// poll of the stage, and the counts of the fused stages before a batch
-/// stage once per run of items pulled through them (up to the source's
+/// stage once per run of items pulled through them (up to the run's
 /// yield budget of 4,096 items when a filter or failures drop most of
 /// them), not per item; the [`Summary`] at the end is exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,10 +72,10 @@ impl StageStats {
 /// [`HandBackBatched::stats`](crate::HandBackBatched::stats)).
 ///
 /// Every batch emitted is counted once, in exactly one field:
-/// `by_size + by_timer + at_end` is the number of batches. A batcher whose
-/// batches mostly close `by_timer` runs below its size (the input is
-/// slower than `max_items` per `max_wait`); mostly `by_size`, the timer
-/// never matters.
+/// `by_size + by_timer + at_end + by_lender` is the number of batches.
+/// A batcher whose batches mostly close `by_timer` runs below its size
+/// (the input is slower than `max_items` per `max_wait`); mostly
+/// `by_size`, the timer never matters.
 ///
 /// ```
 /// use futures_lite::StreamExt;
@@ -102,12 +102,18 @@ pub struct BatchStats {
     /// graceful [cancel](crate::CancelToken::cancel), which ends the
     /// input). An abort emits no batch: what was held is discarded.
     pub at_end: u64,
+    /// Batches closed early because a
+    /// [hand-back](crate::Pipeline::batch_hand_back) batch stage before
+    /// this one waited for its loan while this batch held it (or
+    /// something the loan is in): the loan could not come back, nor
+    /// anything more come in, before the batch was passed on.
+    pub by_lender: u64,
 }
 
 impl BatchStats {
-    /// All the batches: `by_size + by_timer + at_end`.
+    /// All the batches: `by_size + by_timer + at_end + by_lender`.
     pub fn total(&self) -> u64 {
-        self.by_size + self.by_timer + self.at_end
+        self.by_size + self.by_timer + self.at_end + self.by_lender
     }
 }
 
@@ -231,6 +237,7 @@ pub(crate) struct StageCounters {
     pub(crate) by_size: AtomicU64,
     pub(crate) by_timer: AtomicU64,
     pub(crate) at_end: AtomicU64,
+    pub(crate) by_lender: AtomicU64,
     busy_nanos: AtomicU64,
 }
 
@@ -248,6 +255,7 @@ impl StageCounters {
             by_size: AtomicU64::new(0),
             by_timer: AtomicU64::new(0),
             at_end: AtomicU64::new(0),
+            by_lender: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
         })
     }
@@ -315,6 +323,7 @@ impl StageCounters {
             by_size: get(&self.by_size),
             by_timer: get(&self.by_timer),
             at_end: get(&self.at_end),
+            by_lender: get(&self.by_lender),
         };
         StageStats {
             stage: self.id(),

@@ -327,3 +327,206 @@ fn a_kept_loan_holds_the_batch_stage_until_an_abort_and_into_vec_frees_it() {
     assert_eq!((s.outcome, s.delivered), (Outcome::Completed, 10));
     assert_eq!(kept.lock().unwrap().concat(), (0..10).collect::<Vec<_>>());
 }
+
+/// A batch stage after a hand-back batch stage: `(virtual time, loans in
+/// the batch, items in them)` per batch, and the summary.
+fn batches_of_loans(
+    outer: Batch,
+    end: u64,
+) -> (Vec<(Duration, usize, usize)>, sluicegate_pipeline::Summary) {
+    use sluicegate_pipeline::Loan;
+    let clock = ManualClock::new();
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&out);
+    let at = clock.clone();
+    let input = timed(&clock, (0..6u64).map(|i| (ms(0), i)).collect(), ms(end));
+    let runnable = Pipeline::<_, std::convert::Infallible>::source(input)
+        .batch_hand_back(Batch::size(2), clock.clone())
+        .batch(outer, clock.clone())
+        .sink(move |loans: Vec<Loan<u64>>| {
+            let items = loans.iter().map(|l| l.len()).sum();
+            log.lock().unwrap().push((at.elapsed(), loans.len(), items));
+            async {}
+        })
+        .unwrap();
+    let summary = clock.block_on(runnable.run(CancelToken::new()));
+    let out = std::mem::take(&mut *out.lock().unwrap());
+    (out, summary)
+}
+
+#[test]
+fn a_batch_after_a_hand_back_batch_closes_when_the_lender_waits_for_its_loan() {
+    // The lender builds its next batch only once its loan is back; a batch
+    // stage after it that holds the loan would wait for loans that cannot
+    // come (until its timer, or for ever without one). It closes the
+    // batch as soon as the lender waits: at once, not at 10 ms.
+    let (out, s) = batches_of_loans(Batch::size(3).max_wait(ms(10)), 50);
+    assert_eq!(out, [(ms(0), 1, 2), (ms(0), 1, 2), (ms(0), 1, 2)]);
+    assert_eq!((s.delivered, s.produced), (6, 6));
+    assert!(s.is_balanced(), "{s}");
+    assert_eq!(s.stages[2].closed.by_timer, 0, "{:?}", s.stages[2]);
+    // No timer at all: the run does not hang.
+    let (out, s) = batches_of_loans(Batch::size(3), 50);
+    assert_eq!(out, [(ms(0), 1, 2), (ms(0), 1, 2), (ms(0), 1, 2)]);
+    assert_eq!(s.delivered, 6);
+    assert!(s.is_balanced(), "{s}");
+}
+
+/// A `ManualClock` as a `Sleeper` that counts the timers armed on it.
+#[derive(Clone)]
+struct CountingSleeper {
+    clock: ManualClock,
+    armed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl sluicegate_rt::Sleeper for CountingSleeper {
+    type Sleep = sluicegate_rt::ManualSleep;
+
+    fn sleep(&self, dur: Duration) -> Self::Sleep {
+        self.armed.fetch_add(1, Ordering::SeqCst);
+        self.clock.sleep(dur)
+    }
+}
+
+#[test]
+fn a_cooperative_yield_of_an_always_ready_source_arms_no_batch_timer() {
+    // 10,000 items, always ready: the run yields the thread now and then
+    // (its budget), in the middle of a batch of 100. That is not the
+    // input waiting: every batch closes by size, no timer is ever armed,
+    // and no time passes.
+    {
+        let clock = ManualClock::new();
+        let sleeper = CountingSleeper {
+            clock: clock.clone(),
+            armed: Arc::default(),
+        };
+        let at = clock.clone();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&out);
+        let runnable = Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(
+            0..10_000u64,
+        ))
+        .map_sync(|x| x + 1)
+        .batch(Batch::size(100).max_wait(ms(10)), sleeper.clone())
+        .sink(move |b: Vec<u64>| {
+            log.lock().unwrap().push((at.elapsed(), b.len()));
+            async {}
+        })
+        .unwrap();
+        let s = clock.block_on(runnable.run(CancelToken::new()));
+        assert_eq!(s.delivered, 10_000);
+        let out = out.lock().unwrap();
+        assert_eq!(out.len(), 100);
+        assert!(out.iter().all(|&(t, n)| t == ms(0) && n == 100));
+        assert_eq!(s.stages[2].closed.by_size, 100, "{:?}", s.stages[2]);
+        assert_eq!(
+            sleeper.armed.load(Ordering::SeqCst),
+            0,
+            "a yield armed a timer"
+        );
+    }
+}
+
+#[test]
+fn a_batch_that_spans_two_yields_arms_its_timer() {
+    // A filter lets one item in 10,000 through an always-ready source:
+    // the batch of 100 holds one item over many polls of the run. The
+    // first yield arms nothing (the batch might fill in the next poll);
+    // the second does, so `max_wait` is late by at most one poll.
+    let clock = ManualClock::new();
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&out);
+    let runnable =
+        Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0u64..))
+            .filter_sync(|x: &u64| x % 10_000 == 0)
+            .batch(Batch::size(100).max_wait(ms(10)), clock.clone())
+            .sink(move |b: Vec<u64>| {
+                log.lock().unwrap().push(b);
+                async {}
+            })
+            .unwrap();
+    let token = CancelToken::new();
+    let mut run = pin!(runnable.run(token.clone()));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(run.as_mut().poll(&mut cx).is_pending(), "it yields");
+    assert_eq!(clock.pending_sleeps(), 0, "one yield arms no timer");
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(clock.pending_sleeps(), 1, "the second one does");
+    clock.advance(ms(10));
+    assert!(run.as_mut().poll(&mut cx).is_pending());
+    // The poll that sees the timer first takes what is ready (4,096 more
+    // items, 10,000 among them), then closes the batch.
+    assert_eq!(
+        *out.lock().unwrap(),
+        [vec![0, 10_000]],
+        "closed by the timer"
+    );
+    token.cancel();
+    let Poll::Ready(s) = run.as_mut().poll(&mut cx) else {
+        panic!("a cancel ends the run");
+    };
+    assert_eq!(s.stages[2].closed.by_timer, 1);
+    assert!(s.is_balanced(), "{s}");
+}
+
+#[test]
+fn a_batch_after_a_lender_and_an_async_step_that_gives_each_loan_back_keeps_filling() {
+    // The loan is in the async step's future (1 ms per loan), not in the
+    // later batch stage: it comes back without that stage's help, so the
+    // stage must not close its batch early while the lender waits. Three
+    // loans of two items, written into one batch of three lengths (closed
+    // by size at 3 ms), none closed `by_lender`.
+    use sluicegate_pipeline::Loan;
+    let clock = ManualClock::new();
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&out);
+    let (at, sleeper) = (clock.clone(), clock.clone());
+    let input = timed(&clock, (0..6u64).map(|i| (ms(0), i)).collect(), ms(50));
+    let runnable = Pipeline::<_, std::convert::Infallible>::source(input)
+        .batch_hand_back(Batch::size(2), clock.clone())
+        .map(move |loan: Loan<u64>| {
+            let wait = sluicegate_rt::Sleeper::sleep(&sleeper, ms(1));
+            async move {
+                wait.await;
+                loan.len()
+            }
+        })
+        .batch(Batch::size(3).max_wait(ms(20)), clock.clone())
+        .sink(move |lens: Vec<usize>| {
+            log.lock().unwrap().push((at.elapsed(), lens));
+            async {}
+        })
+        .unwrap();
+    let s = clock.block_on(runnable.run(CancelToken::new()));
+    assert_eq!(*out.lock().unwrap(), [(ms(3), vec![2, 2, 2])]);
+    assert!(s.is_balanced(), "{s}");
+    let closed = &s.stages[3].closed;
+    assert_eq!((closed.by_size, closed.by_lender), (1, 0), "{closed:?}");
+}
+
+#[test]
+fn a_batch_after_a_lender_and_a_buffer_still_closes_when_the_lender_waits() {
+    // A buffer holds no loan while the stage after it waits (it is empty
+    // then): the later batch stage still watches the lender, and the run
+    // without a timer does not hang.
+    use sluicegate_pipeline::Loan;
+    let clock = ManualClock::new();
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&out);
+    let input = timed(&clock, (0..6u64).map(|i| (ms(0), i)).collect(), ms(50));
+    let runnable = Pipeline::<_, std::convert::Infallible>::source(input)
+        .batch_hand_back(Batch::size(2), clock.clone())
+        .map_sync(|loan: Loan<u64>| loan)
+        .buffer(2)
+        .batch(Batch::size(3), clock.clone())
+        .sink(move |loans: Vec<Loan<u64>>| {
+            log.lock().unwrap().push(loans.len());
+            async {}
+        })
+        .unwrap();
+    let s = clock.block_on(runnable.run(CancelToken::new()));
+    assert_eq!(*out.lock().unwrap(), [1, 1, 1]);
+    assert_eq!(s.delivered, 6);
+    assert!(s.is_balanced(), "{s}");
+    assert_eq!(s.stages[3].closed.by_lender, 3, "{:?}", s.stages[3]);
+}

@@ -3,6 +3,8 @@
 //! counts like an abort. The totals and every stage's own identity
 //! (`input == output + errors + filtered + discarded`) must still hold.
 
+mod support;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures_lite::StreamExt;
@@ -44,6 +46,25 @@ fn a_batch_stage_counts_in_the_items_it_held_when_a_panic_unwound() {
     let clock = ManualClock::new();
     let runnable = Pipeline::<_, std::convert::Infallible>::source(breaking_source())
         .map_sync(|x| x * 10)
+        .batch(Batch::size(10), clock.clone())
+        .sink(|_b: Vec<u64>| async {})
+        .unwrap();
+    let monitor = runnable.monitor();
+    run_and_unwind(&clock, runnable.run(CancelToken::new()));
+    let summary = monitor.summary();
+    check(&summary, 2);
+    assert_eq!(summary.stages[2].input, 2);
+    assert_eq!(summary.stages[2].discarded, 2);
+}
+
+#[test]
+fn a_batch_stage_after_an_async_step_counts_in_the_items_it_held_when_a_panic_unwound() {
+    // An async step before a batch stage: the batch stage pulls its runs
+    // through its out-of-line loop, filling its buffer as a local that is
+    // put back while the panic unwinds.
+    let clock = ManualClock::new();
+    let runnable = Pipeline::<_, std::convert::Infallible>::source(breaking_source())
+        .map(|x| async move { x * 10 })
         .batch(Batch::size(10), clock.clone())
         .sink(|_b: Vec<u64>| async {})
         .unwrap();
@@ -211,5 +232,204 @@ fn an_async_filter_counts_the_element_in_hand_when_its_destructor_unwinds_in_a_r
     assert!(summary.is_balanced(), "{summary}");
     for stage in &summary.stages {
         assert!(stage_balanced(stage), "{stage:?}");
+    }
+}
+
+/// A user clock whose `now()` panics from its `ok`-th call on.
+struct BrokenClock {
+    clock: ManualClock,
+    calls: std::sync::atomic::AtomicU64,
+    ok: u64,
+}
+
+impl sluicegate_rt::Clock for BrokenClock {
+    fn now(&self) -> std::time::Instant {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(n < self.ok, "the clock broke");
+        self.clock.now()
+    }
+}
+
+#[test]
+fn a_clock_that_panics_is_reported_and_leaves_the_run_balanced() {
+    use sluicegate_pipeline::{ErrorPolicy, PipelineError};
+    // The clock breaks at its first call, or in the middle of the run.
+    for ok in [0, 7] {
+        for policy in [ErrorPolicy::Collect, ErrorPolicy::FailFast] {
+            let clock = ManualClock::new();
+            let runnable = Pipeline::<_, std::convert::Infallible>::source(
+                futures_lite::stream::iter(0..50u64),
+            )
+            .map_sync(|x| x + 1)
+            .map(|x| async move { x })
+            .buffer(4)
+            .filter_sync(|x: &u64| x % 5 != 0)
+            .batch(Batch::size(4), clock.clone())
+            .clock(BrokenClock {
+                clock: clock.clone(),
+                calls: Default::default(),
+                ok,
+            })
+            .on_error(policy)
+            .sink(|_b: Vec<u64>| async {})
+            .unwrap();
+            let errors = runnable.errors();
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                clock.block_on(runnable.run(CancelToken::new()))
+            }));
+            let summary = caught.expect("a clock's panic does not unwind out of the run");
+            let what = format!("ok {ok}, {policy:?}: {summary}");
+            assert!(summary.is_balanced(), "{what}");
+            for stage in &summary.stages {
+                assert!(stage_balanced(stage), "{what}: {stage:?}");
+            }
+            let errors = errors.drain();
+            assert_eq!(errors.len(), 1, "{what}: reported once");
+            assert!(
+                matches!(&errors[0], PipelineError::ClockPanicked { message, .. } if message.contains("the clock broke")),
+                "{what}: {:?}",
+                errors[0]
+            );
+            assert_eq!(errors[0].items(), 0, "no item is lost to it");
+            assert_eq!(summary.errors, 1);
+            assert_eq!(summary.failed, 0);
+            match policy {
+                ErrorPolicy::FailFast => assert_eq!(summary.outcome, Outcome::FailedFast, "{what}"),
+                _ => {
+                    assert_eq!(summary.outcome, Outcome::Completed, "{what}");
+                    assert_eq!(summary.delivered + summary.filtered, 50, "{what}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_clock_that_panics_at_any_call_leaves_every_stage_balanced() {
+    use sluicegate_pipeline::{ErrorPolicy, Loan, Order, PipelineError};
+    use std::sync::atomic::Ordering::SeqCst;
+    use support::{LocalPool, ms, timed};
+    // Every stage kind that reads the clock (sync and async steps, two
+    // buffers, an async filter, a parallel step's workers, a hand-back and
+    // a plain batch stage with timers): the clock breaks at its first
+    // call, its second, ..., one past its last.
+    let mut ok = 0;
+    loop {
+        let mut most = 0;
+        for policy in [ErrorPolicy::Collect, ErrorPolicy::FailFast] {
+            let clock = ManualClock::new();
+            let pool = LocalPool::new();
+            let broken = BrokenClock {
+                clock: clock.clone(),
+                calls: Default::default(),
+                ok,
+            };
+            let calls = std::sync::Arc::new(broken);
+            let input = timed(&clock, (0..40u64).map(|i| (ms(i / 4), i)).collect(), ms(20));
+            let runnable = Pipeline::<_, std::convert::Infallible>::source(input)
+                .map_sync(|x| x + 1)
+                .map(|x| async move { x })
+                .buffer(3)
+                .filter(|x: &u64| {
+                    let keep = *x % 7 != 0;
+                    async move { keep }
+                })
+                .parallel(2, Order::Input, pool.spawner(), |x| async move { x })
+                .batch_hand_back(Batch::size(3).max_wait(ms(2)), clock.clone())
+                .map_sync(Loan::into_vec)
+                .buffer(2)
+                .batch(Batch::size(2).max_wait(ms(3)), clock.clone())
+                .clock(SharedClock(std::sync::Arc::clone(&calls)))
+                .on_error(policy)
+                .sink(|_b: Vec<Vec<u64>>| async {})
+                .unwrap();
+            let errors = runnable.errors();
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                pool.block_on(&clock, runnable.run(CancelToken::new()))
+            }));
+            let summary = caught.expect("a clock's panic does not unwind out of the run");
+            let what = format!("ok {ok}, {policy:?}: {summary}");
+            assert!(summary.is_balanced(), "{what}");
+            for stage in &summary.stages {
+                assert!(stage_balanced(stage), "{what}: {stage:?}");
+            }
+            let errors = errors.drain();
+            let calls = calls.calls.load(SeqCst);
+            most = most.max(calls);
+            if calls > ok {
+                assert_eq!(errors.len(), 1, "{what}: reported once");
+                assert!(
+                    matches!(&errors[0], PipelineError::ClockPanicked { .. }),
+                    "{what}"
+                );
+                assert_eq!(summary.errors, 1, "{what}");
+            } else {
+                assert!(errors.is_empty(), "{what}");
+            }
+            match policy {
+                ErrorPolicy::FailFast if calls > ok => {
+                    assert_eq!(summary.outcome, Outcome::FailedFast, "{what}");
+                }
+                _ => {
+                    assert_eq!(summary.outcome, Outcome::Completed, "{what}");
+                    assert_eq!(summary.delivered + summary.filtered, 40, "{what}");
+                }
+            }
+        }
+        if ok > most {
+            break;
+        }
+        ok += 1;
+    }
+    assert!(ok > 100, "the clock was read {ok} times");
+}
+
+/// A shared [`BrokenClock`] (to read its call count after the run).
+struct SharedClock(std::sync::Arc<BrokenClock>);
+
+impl sluicegate_rt::Clock for SharedClock {
+    fn now(&self) -> std::time::Instant {
+        self.0.now()
+    }
+}
+
+#[test]
+fn a_buffer_blocked_across_a_clock_panic_counts_the_clocks_time_only() {
+    use support::ms;
+    // A clock a minute behind the system clock (any clock is): once it
+    // broke, a blocked time that spans the panic must end at its last
+    // reading, not at the system clock's "now" (a minute too long).
+    for ok in 0..40 {
+        let origin = std::time::Instant::now();
+        let origin = origin
+            .checked_sub(std::time::Duration::from_secs(60))
+            .unwrap_or(origin);
+        let clock = ManualClock::starting_at(origin);
+        let sleeper = clock.clone();
+        let runnable =
+            Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10u64))
+                .buffer(1)
+                .map(move |x| {
+                    let wait = sluicegate_rt::Sleeper::sleep(&sleeper, ms(1));
+                    async move {
+                        wait.await;
+                        x
+                    }
+                })
+                .clock(BrokenClock {
+                    clock: clock.clone(),
+                    calls: Default::default(),
+                    ok,
+                })
+                .sink(|_x: u64| async {})
+                .unwrap();
+        let s = clock.block_on(runnable.run(CancelToken::new()));
+        assert_eq!(s.delivered, 10);
+        let blocked = s.buffers[0].queue.blocked;
+        assert!(
+            blocked <= clock.elapsed(),
+            "ok {ok}: blocked {blocked:?}, {:?} passed",
+            clock.elapsed()
+        );
     }
 }

@@ -16,9 +16,17 @@ pub enum TimerMode {
     /// item, first has to wait for its input: items that arrive already
     /// ready together are taken first (they add no wait in virtual time
     /// and microseconds in real time). So an input that is always ready
-    /// pays for no timer while its batches fill in one go; a batch that
-    /// takes many items (over 1,024 in one poll, over 4,096 from a
-    /// pipeline's source, which then yield the thread once) arms it then.
+    /// pays for no timer while its batches fill by size. A cooperative
+    /// yield (a pipeline's run yields the thread every 4,096 source items;
+    /// the standalone adapters every 1,024 items) is not a wait and arms
+    /// no timer, unless the batch could not fill in the next poll either
+    /// (more room than a poll's items: [`Batch::time`], a huge
+    /// `max_items`) or already spans a yield (a filter before it lets few
+    /// items through): the wait starts at most one poll of the batch stage
+    /// late. That poll comes at once (the yield woke the task) unless the
+    /// stage after it stops asking for more for a while (a parallel step
+    /// in input order hands its finished results to a busy sink first):
+    /// then the wait starts when it asks again.
     #[default]
     FromFirstItem,
     /// A clock ticks every `max_wait` from the first poll, like Go's

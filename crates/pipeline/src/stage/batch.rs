@@ -83,9 +83,11 @@ where
         // Items are counted in once per poll, below (`taken`), and the
         // batcher's buffer is what the stage holds: nothing per item here.
         // The upstream hands over runs of ready items ([`Pull`]).
-        let polled = core
-            .as_mut()
-            .poll_batch_counted(cx, StageInput(this.upstream), &mut taken);
+        let polled = core.as_mut().poll_batch_counted(
+            cx,
+            StageInput(this.upstream, &ctx.control.budget),
+            &mut taken,
+        );
         if taken > 0 {
             ctx.counted_in(taken, start);
         }
@@ -102,6 +104,7 @@ where
                         Close::Size => &counters.by_size,
                         Close::Timer => &counters.by_timer,
                         Close::End => &counters.at_end,
+                        Close::Lender => &counters.by_lender,
                     },
                     1,
                 );

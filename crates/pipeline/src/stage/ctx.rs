@@ -57,7 +57,7 @@ impl<E> Ctx<E> {
     #[inline]
     pub(crate) fn now_if_timed(&mut self) -> Option<Instant> {
         if self.timed() {
-            Some(self.control.now())
+            self.control.now_if_timed(&self.counters)
         } else {
             None
         }
@@ -135,8 +135,9 @@ impl<E> Ctx<E> {
             return;
         }
         if let Some(since) = self.since.take() {
-            self.counters
-                .add_busy(self.control.now().saturating_duration_since(since));
+            if let Some(now) = self.control.now_if_timed(&self.counters) {
+                self.counters.add_busy(now.saturating_duration_since(since));
+            }
         }
     }
 
@@ -220,14 +221,15 @@ impl<E> Ctx<E> {
     #[inline(always)]
     pub(crate) fn run_sync<R>(&self, timed: bool, items: u64, f: impl FnOnce() -> R) -> Option<R> {
         let since = if timed {
-            Some(self.control.now())
+            self.control.now_if_timed(&self.counters)
         } else {
             None
         };
         let out = guarded(f);
         if let Some(since) = since {
-            self.counters
-                .add_busy(self.control.now().saturating_duration_since(since));
+            if let Some(now) = self.control.now_if_timed(&self.counters) {
+                self.counters.add_busy(now.saturating_duration_since(since));
+            }
         }
         match out {
             Ok(out) => Some(out),

@@ -422,7 +422,7 @@ async fn worker<T, G, E>(
             results: &results,
             slot: Some(slot),
         };
-        let start = control.now_if_timed();
+        let start = control.now_if_timed(&counters);
         let result = match guarded(|| f.call(item)) {
             Ok(fut) => {
                 let run = UntilAborted {
@@ -443,7 +443,9 @@ async fn worker<T, G, E>(
             Err(message) => Err(message),
         };
         if let Some(start) = start {
-            counters.add_busy(control.now().saturating_duration_since(start));
+            if let Some(now) = control.now_if_timed(&counters) {
+                counters.add_busy(now.saturating_duration_since(start));
+            }
         }
         on_it.slot = None;
         if results.try_send(Done { slot, result }).is_err() {

@@ -30,7 +30,6 @@ pin_project! {
         control: Arc<Control<E>>,
         counters: Arc<StageCounters>,
         done: bool,
-        budget: Budget,
     }
 }
 
@@ -41,55 +40,7 @@ impl<St, E> Source<St, E> {
             control,
             counters,
             done: false,
-            budget: Budget::default(),
         }
-    }
-}
-
-/// How many items a source yields in a row before it yields the thread
-/// once (returns `Pending` after waking itself): an input that is always
-/// ready (a big iterator, a backlog) must not keep the run inside one poll,
-/// where it would starve the executor and never see its token. 4096, not
-/// tokio's 128: a yield in the middle of a batch looks to the batch stage
-/// like the input waiting, so it arms the batch timer (a timer per yield);
-/// at 4096 that is at most one per four batches of 1,024. It stays above
-/// the batch stage's own pull budget (1,024), which is what closes
-/// time-only batches over an always-ready input.
-const BUDGET: u32 = 4096;
-
-/// Counts the items a source yielded in a row.
-#[derive(Debug, Default)]
-struct Budget(u32);
-
-impl Budget {
-    /// `true` (after waking the task) when the source must yield now.
-    #[inline]
-    fn spent(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.0 >= BUDGET {
-            self.0 = 0;
-            cx.waker().wake_by_ref();
-            return true;
-        }
-        self.0 += 1;
-        false
-    }
-
-    /// The input waited: a new run of items starts.
-    #[inline]
-    fn reset(&mut self) {
-        self.0 = 0;
-    }
-
-    /// How many items may be yielded now before the budget is spent
-    /// (0: yield now, after waking the task).
-    #[inline]
-    fn room(&mut self, cx: &mut Context<'_>) -> u32 {
-        let room = BUDGET - self.0;
-        if room == 0 {
-            self.0 = 0;
-            cx.waker().wake_by_ref();
-        }
-        room
     }
 }
 
@@ -110,7 +61,9 @@ impl<St: Stream, E> Stream for Source<St, E> {
             *this.done = true;
             return Poll::Ready(None);
         }
-        if this.budget.spent(cx) {
+        // The run's yield budget (see `RunBudget`): an always-ready input
+        // must not keep the run inside one poll.
+        if this.control.budget.spent(cx) {
             return Poll::Pending;
         }
         match this.stream.poll_next(cx) {
@@ -124,10 +77,7 @@ impl<St: Stream, E> Stream for Source<St, E> {
                 *this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => {
-                this.budget.reset();
-                Poll::Pending
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -153,7 +103,8 @@ impl<St: Stream, E> Pull for Source<St, E> {
             *this.done = true;
             return Fold::End;
         }
-        let room = this.budget.room(cx);
+        let budget = &this.control.budget;
+        let room = budget.room(cx);
         if room == 0 {
             return Fold::Pending;
         }
@@ -179,12 +130,8 @@ impl<St: Stream, E> Pull for Source<St, E> {
                 Poll::Pending => break Fold::Pending,
             }
         };
-        if stop == Fold::Pending {
-            this.budget.reset();
-        } else {
-            // `tally.n <= room`, so the budget is at most spent.
-            this.budget.0 += tally.n as u32;
-        }
+        // `tally.n <= room`: the budget is at most spent.
+        budget.spend(tally.n as u32);
         stop
     }
 }
@@ -348,7 +295,6 @@ pub struct GenSource<T, E> {
     control: Arc<Control<E>>,
     counters: Arc<StageCounters>,
     done: bool,
-    budget: Budget,
 }
 
 impl<T, E> GenSource<T, E> {
@@ -362,7 +308,6 @@ impl<T, E> GenSource<T, E> {
             control,
             counters,
             done: false,
-            budget: Budget::default(),
         }
     }
 
@@ -393,7 +338,7 @@ impl<T, E> Stream for GenSource<T, E> {
                 }
             };
         }
-        if this.budget.spent(cx) {
+        if this.control.budget.spent(cx) {
             return Poll::Pending;
         }
         match Pin::new(&mut this.rx).poll_next(cx) {
@@ -402,10 +347,7 @@ impl<T, E> Stream for GenSource<T, E> {
                 this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => {
-                this.budget.reset();
-                Poll::Pending
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -19,7 +19,7 @@ use super::sync_steps::Step;
 /// The async function of a step, and what its result means: a map
 /// ([`MapAsync`]), a fallible map ([`TryMapAsync`]) or a filter
 /// ([`FilterAsync`]). You never implement it.
-pub trait AsyncFn<T, E>: sealed::Sealed {
+pub trait AsyncFn<T, E>: Sealed {
     /// The function's future.
     type Fut: Future;
     /// What the step keeps while the future runs (a filter: the element).
@@ -30,10 +30,6 @@ pub trait AsyncFn<T, E>: sealed::Sealed {
     fn call(&mut self, item: T) -> (Self::Fut, Self::Held);
     /// What the finished future means.
     fn finish(out: <Self::Fut as Future>::Output, held: Self::Held) -> Step<Self::Out, E>;
-}
-
-mod sealed {
-    pub trait Sealed {}
 }
 
 /// A `map` function `T -> impl Future<Output = U>`.
@@ -48,9 +44,9 @@ pub struct TryMapAsync<F>(pub(crate) F);
 #[derive(Clone, Copy)]
 pub struct FilterAsync<F>(pub(crate) F);
 
-impl<F> sealed::Sealed for MapAsync<F> {}
-impl<F> sealed::Sealed for TryMapAsync<F> {}
-impl<F> sealed::Sealed for FilterAsync<F> {}
+impl<F> Sealed for MapAsync<F> {}
+impl<F> Sealed for TryMapAsync<F> {}
+impl<F> Sealed for FilterAsync<F> {}
 
 impl<F, T, Fut, E> AsyncFn<T, E> for MapAsync<F>
 where
@@ -262,6 +258,8 @@ where
     K: AsyncFn<T, E, Fut = Fut, Held = H>,
     Fut: Future,
 {
+    const OUT_OF_LINE: bool = true;
+
     /// Wraps `f` and folds the upstream: each element's future is made
     /// and polled at once; the first that is not ready is kept (held) and
     /// ends the run, as does a failure or a panic (so a fail-fast is seen
@@ -318,7 +316,11 @@ where
                     .poll_fold(cx, room, &mut |Weighted { item, weight }| {
                         input.n += 1;
                         hand.weight = Some(weight);
-                        let since = if timed { Some(ctx.control.now()) } else { None };
+                        let since = if timed {
+                            ctx.control.now_if_timed(&ctx.counters)
+                        } else {
+                            None
+                        };
                         let mut fcx = Context::from_waker(&waker);
                         let mut held = None;
                         let make = || {
@@ -337,8 +339,9 @@ where
                             Poll::Ready(done) => done,
                         };
                         if let Some(since) = since {
-                            ctx.counters
-                                .add_busy(ctx.control.now().saturating_duration_since(since));
+                            if let Some(now) = ctx.control.now_if_timed(&ctx.counters) {
+                                ctx.counters.add_busy(now.saturating_duration_since(since));
+                            }
                         }
                         let done = done.map(|out| held.map(|held| K::finish(out, held)));
                         // From here it is counted: passed on, rejected or failed.

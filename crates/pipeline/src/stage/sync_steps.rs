@@ -38,15 +38,11 @@ pub enum Step<U, E> {
 /// The closure of a synchronous step, and what its result means: a map
 /// ([`MapFn`]), a fallible map ([`TryMapFn`]) or a filter
 /// ([`FilterFn`]). You never implement it.
-pub trait SyncFn<T, E>: sealed::Sealed {
+pub trait SyncFn<T, E>: Sealed {
     /// What the step passes on.
     type Out;
     /// Runs the closure on one element.
     fn call(&mut self, item: T) -> Step<Self::Out, E>;
-}
-
-mod sealed {
-    pub trait Sealed {}
 }
 
 /// A `map_sync` closure `T -> U`.
@@ -61,9 +57,9 @@ pub struct TryMapFn<F>(pub(crate) F);
 #[derive(Clone, Copy)]
 pub struct FilterFn<F>(pub(crate) F);
 
-impl<F> sealed::Sealed for MapFn<F> {}
-impl<F> sealed::Sealed for TryMapFn<F> {}
-impl<F> sealed::Sealed for FilterFn<F> {}
+impl<F> Sealed for MapFn<F> {}
+impl<F> Sealed for TryMapFn<F> {}
+impl<F> Sealed for FilterFn<F> {}
 
 impl<F, T, U, E> SyncFn<T, E> for MapFn<F>
 where
@@ -199,6 +195,8 @@ where
     S: Pull<Item = Weighted<T>>,
     K: SyncFn<T, E>,
 {
+    const OUT_OF_LINE: bool = S::OUT_OF_LINE;
+
     /// Wraps `f` and folds the upstream: the elements taken in and those
     /// rejected are counted once per call; a failure or a panic stops the
     /// run of elements (so a fail-fast is seen at once).
