@@ -11,12 +11,11 @@
 //! carries `u64`s and is driven through its async API (`send(..).await`,
 //! `recv().await`).
 //!
-//! In the capacity-1 groups only, `sluicegate_untimed` is sluicegate with a
-//! clock that stands still (`.clock(..)` returning a fixed instant): at
-//! capacity 1 every send waits, and each wait reads the clock twice for
-//! `Stats::blocked` (the default system clock: ~25 ns a read on the
-//! reference machine). The row separates that statistic's cost from the
-//! rest of the wrapper's; it is not a setting the crate recommends.
+//! In the capacity-1 groups only, `sluicegate_untimed` is sluicegate built
+//! with `.time_blocked(false)`: at capacity 1 every send waits, and by
+//! default each wait reads the clock twice for `Stats::blocked` (the system
+//! clock: ~25 ns a read on the reference machine). The row shows what the
+//! switch saves.
 //!
 //! Groups:
 //! - executor: `tokio` (a multi-thread runtime with 2 worker threads) or
@@ -43,143 +42,23 @@
 //!
 //! Run: `cargo bench -p sluicegate-benches --bench backpressure -- --noplot`.
 //!
-//! For an A/B between builds on a busy machine, count instructions
-//! instead: `benches/src/bin/queue_callgrind.rs` runs the same shapes on a
-//! single-thread executor under callgrind.
+//! The sluicegate and async_channel rows, the shapes and the executors are
+//! `sluicegate_benches::queue_rows`, shared with `src/bin/queue_ab.rs`: the
+//! interleaved A/B (each round runs both back to back on the same runtime)
+//! that the wrapper's cost over async-channel is judged on; criterion runs
+//! one function after the other, and on a shared 2-core machine a row can
+//! flip between runs. For an A/B between builds on a busy machine, count
+//! instructions instead: `benches/src/bin/queue_callgrind.rs` runs the same
+//! shapes on a single-thread executor under callgrind.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_main};
+use sluicegate_benches::queue_rows::{
+    AsyncChannel, CAPACITIES, Exec, Queue, SHAPES, Shape, Sluicegate, Timed, Untimed,
+};
 
-/// What one consumer saw: how many messages, and their sum.
-#[derive(Clone, Copy, Default)]
-struct Tally {
-    count: u64,
-    sum: u64,
-}
-
-impl Tally {
-    fn add(&mut self, v: u64) {
-        self.count += 1;
-        self.sum = self.sum.wrapping_add(v);
-    }
-}
-
-/// One queue implementation under test.
-trait Queue {
-    const NAME: &'static str;
-    const MULTI_CONSUMER: bool;
-    type Tx: Clone + Send + 'static;
-    type Rx: Send + 'static;
-
-    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx);
-    /// A second consumer handle (only called if `MULTI_CONSUMER`).
-    fn clone_rx(rx: &Self::Rx) -> Self::Rx;
-    /// Sends every value of `values`, then drops `tx`.
-    fn produce(
-        tx: Self::Tx,
-        values: std::ops::Range<u64>,
-    ) -> impl Future<Output = ()> + Send + 'static;
-    /// Receives until the queue is closed and drained.
-    fn consume(rx: Self::Rx) -> impl Future<Output = Tally> + Send + 'static;
-}
-
-/// The clock a sluicegate row runs on, and the row's name.
-trait RowClock: sluicegate_rt::Clock + Send + Sync + 'static {
-    const NAME: &'static str;
-    fn make() -> Self;
-}
-
-/// The default row: the system clock, `Stats::blocked` timed.
-impl RowClock for sluicegate_rt::SystemClock {
-    const NAME: &'static str = "sluicegate";
-    fn make() -> Self {
-        sluicegate_rt::SystemClock
-    }
-}
-
-/// A clock that stands still: `Stats::blocked` stays zero.
-#[derive(Debug, Clone, Copy)]
-struct StillClock(Instant);
-
-impl sluicegate_rt::Clock for StillClock {
-    fn now(&self) -> Instant {
-        self.0
-    }
-}
-
-/// The same queue without the two clock reads per wait that
-/// `Stats::blocked` costs.
-impl RowClock for StillClock {
-    const NAME: &'static str = "sluicegate_untimed";
-    fn make() -> Self {
-        StillClock(Instant::now())
-    }
-}
-
-/// sluicegate-backpressure on clock `C` (`bounded(capacity)`, policy
-/// `Block`).
-struct Sluicegate<C>(std::marker::PhantomData<C>);
-
-impl<C: RowClock> Queue for Sluicegate<C> {
-    const NAME: &'static str = C::NAME;
-    const MULTI_CONSUMER: bool = true;
-    type Tx = sluicegate_backpressure::Sender<u64, C>;
-    type Rx = sluicegate_backpressure::Receiver<u64>;
-
-    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
-        sluicegate_backpressure::builder(capacity)
-            .clock(C::make())
-            .build()
-            .expect("capacity > 0")
-    }
-    fn clone_rx(rx: &Self::Rx) -> Self::Rx {
-        rx.clone()
-    }
-    async fn produce(tx: Self::Tx, values: std::ops::Range<u64>) {
-        for v in values {
-            tx.send(v).await.expect("receivers alive");
-        }
-    }
-    async fn consume(rx: Self::Rx) -> Tally {
-        let mut tally = Tally::default();
-        while let Some(v) = rx.recv().await {
-            tally.add(v);
-        }
-        tally
-    }
-}
-
-struct AsyncChannel;
-
-impl Queue for AsyncChannel {
-    const NAME: &'static str = "async_channel";
-    const MULTI_CONSUMER: bool = true;
-    type Tx = async_channel::Sender<u64>;
-    type Rx = async_channel::Receiver<u64>;
-
-    fn bounded(capacity: usize) -> (Self::Tx, Self::Rx) {
-        async_channel::bounded(capacity)
-    }
-    fn clone_rx(rx: &Self::Rx) -> Self::Rx {
-        rx.clone()
-    }
-    async fn produce(tx: Self::Tx, values: std::ops::Range<u64>) {
-        for v in values {
-            tx.send(v).await.expect("receivers alive");
-        }
-    }
-    async fn consume(rx: Self::Rx) -> Tally {
-        let mut tally = Tally::default();
-        while let Ok(v) = rx.recv().await {
-            tally.add(v);
-        }
-        tally
-    }
-}
-
+/// `tokio::sync::mpsc::channel`.
 struct TokioMpsc;
 
 impl Queue for TokioMpsc {
@@ -194,20 +73,15 @@ impl Queue for TokioMpsc {
     fn clone_rx(_: &Self::Rx) -> Self::Rx {
         unreachable!("tokio mpsc has a single receiver")
     }
-    async fn produce(tx: Self::Tx, values: std::ops::Range<u64>) {
-        for v in values {
-            tx.send(v).await.expect("receiver alive");
-        }
+    async fn send(tx: &Self::Tx, v: u64) -> bool {
+        tx.send(v).await.is_ok()
     }
-    async fn consume(mut rx: Self::Rx) -> Tally {
-        let mut tally = Tally::default();
-        while let Some(v) = rx.recv().await {
-            tally.add(v);
-        }
-        tally
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        rx.recv().await
     }
 }
 
+/// `flume::bounded`, async API.
 struct Flume;
 
 impl Queue for Flume {
@@ -222,20 +96,15 @@ impl Queue for Flume {
     fn clone_rx(rx: &Self::Rx) -> Self::Rx {
         rx.clone()
     }
-    async fn produce(tx: Self::Tx, values: std::ops::Range<u64>) {
-        for v in values {
-            tx.send_async(v).await.expect("receivers alive");
-        }
+    async fn send(tx: &Self::Tx, v: u64) -> bool {
+        tx.send_async(v).await.is_ok()
     }
-    async fn consume(rx: Self::Rx) -> Tally {
-        let mut tally = Tally::default();
-        while let Ok(v) = rx.recv_async().await {
-            tally.add(v);
-        }
-        tally
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        rx.recv_async().await.ok()
     }
 }
 
+/// `kanal::bounded_async`.
 struct Kanal;
 
 impl Queue for Kanal {
@@ -250,167 +119,16 @@ impl Queue for Kanal {
     fn clone_rx(rx: &Self::Rx) -> Self::Rx {
         rx.clone()
     }
-    async fn produce(tx: Self::Tx, values: std::ops::Range<u64>) {
-        for v in values {
-            tx.send(v).await.expect("receivers alive");
-        }
+    async fn send(tx: &Self::Tx, v: u64) -> bool {
+        tx.send(v).await.is_ok()
     }
-    async fn consume(rx: Self::Rx) -> Tally {
-        let mut tally = Tally::default();
-        while let Ok(v) = rx.recv().await {
-            tally.add(v);
-        }
-        tally
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        rx.recv().await.ok()
     }
 }
-
-/// Producers and consumers.
-#[derive(Clone, Copy)]
-struct Shape {
-    name: &'static str,
-    producers: u64,
-    consumers: usize,
-}
-
-const SHAPES: [Shape; 3] = [
-    Shape {
-        name: "spsc",
-        producers: 1,
-        consumers: 1,
-    },
-    Shape {
-        name: "mpsc",
-        producers: 4,
-        consumers: 1,
-    },
-    Shape {
-        name: "mpmc",
-        producers: 4,
-        consumers: 4,
-    },
-];
-
-const CAPACITIES: [usize; 3] = [1, 64, 1024];
 
 /// Messages moved (and checked) once per function before it is timed.
 const CHECK_MESSAGES: u64 = 100_000;
-
-/// The executor the producers and consumers run on, built once.
-enum Exec {
-    Tokio(tokio::runtime::Runtime),
-    Smol(Arc<smol::Executor<'static>>),
-}
-
-impl Exec {
-    fn tokio() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .expect("tokio runtime");
-        Self::Tokio(rt)
-    }
-
-    fn smol() -> Self {
-        let ex = Arc::new(smol::Executor::new());
-        for i in 0..2 {
-            let ex = Arc::clone(&ex);
-            std::thread::Builder::new()
-                .name(format!("smol-{i}"))
-                .spawn(move || smol::block_on(ex.run(std::future::pending::<()>())))
-                .expect("smol worker thread");
-        }
-        Self::Smol(ex)
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Tokio(_) => "tokio",
-            Self::Smol(_) => "smol",
-        }
-    }
-
-    /// Moves `messages` through a fresh queue of `capacity` in `shape` on
-    /// this executor; returns the wall time and what the consumers got.
-    fn transfer<Q: Queue>(
-        &self,
-        shape: Shape,
-        capacity: usize,
-        messages: u64,
-    ) -> (Duration, Tally) {
-        let start = Instant::now();
-        let (tx, rx) = Q::bounded(capacity);
-        let mut consumers = Vec::with_capacity(shape.consumers);
-        for _ in 1..shape.consumers {
-            consumers.push(Q::consume(Q::clone_rx(&rx)));
-        }
-        consumers.push(Q::consume(rx));
-        let per = messages / shape.producers;
-        let extra = messages % shape.producers;
-        let mut producers = Vec::with_capacity(shape.producers as usize);
-        let mut from = 0;
-        for i in 0..shape.producers {
-            let to = from + per + u64::from(i < extra);
-            producers.push(Q::produce(tx.clone(), from..to));
-            from = to;
-        }
-        drop(tx);
-        let tally = match self {
-            Self::Tokio(rt) => {
-                let consumers: Vec<_> = consumers.into_iter().map(|c| rt.spawn(c)).collect();
-                let producers: Vec<_> = producers.into_iter().map(|p| rt.spawn(p)).collect();
-                rt.block_on(async {
-                    for p in producers {
-                        p.await.expect("producer task");
-                    }
-                    let mut total = Tally::default();
-                    for c in consumers {
-                        let t = c.await.expect("consumer task");
-                        total.count += t.count;
-                        total.sum = total.sum.wrapping_add(t.sum);
-                    }
-                    total
-                })
-            }
-            Self::Smol(ex) => {
-                let consumers: Vec<_> = consumers.into_iter().map(|c| ex.spawn(c)).collect();
-                let producers: Vec<_> = producers.into_iter().map(|p| ex.spawn(p)).collect();
-                smol::block_on(async {
-                    for p in producers {
-                        p.await;
-                    }
-                    let mut total = Tally::default();
-                    for c in consumers {
-                        let t = c.await;
-                        total.count += t.count;
-                        total.sum = total.sum.wrapping_add(t.sum);
-                    }
-                    total
-                })
-            }
-        };
-        (start.elapsed(), tally)
-    }
-
-    /// [`transfer`](Self::transfer), panicking unless exactly `messages`
-    /// arrived with the right sum.
-    fn checked<Q: Queue>(&self, shape: Shape, capacity: usize, messages: u64) -> Duration {
-        let (elapsed, tally) = self.transfer::<Q>(shape, capacity, messages);
-        let expected = if messages == 0 {
-            0
-        } else {
-            (messages - 1).wrapping_mul(messages) / 2
-        };
-        assert_eq!(
-            (tally.count, tally.sum),
-            (messages, expected),
-            "{} lost or duplicated messages ({} {} cap {capacity})",
-            Q::NAME,
-            self.name(),
-            shape.name,
-        );
-        elapsed
-    }
-}
 
 fn bench_one<Q: Queue>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
@@ -441,10 +159,10 @@ fn throughput(c: &mut Criterion, exec: &Exec) {
                 exec.name(),
                 shape.name
             ));
-            bench_one::<Sluicegate<sluicegate_rt::SystemClock>>(&mut group, exec, shape, capacity);
+            bench_one::<Sluicegate<Timed>>(&mut group, exec, shape, capacity);
             if capacity == 1 {
                 // Where every send waits: what the blocked-time clock costs.
-                bench_one::<Sluicegate<StillClock>>(&mut group, exec, shape, capacity);
+                bench_one::<Sluicegate<Untimed>>(&mut group, exec, shape, capacity);
             }
             bench_one::<AsyncChannel>(&mut group, exec, shape, capacity);
             bench_one::<TokioMpsc>(&mut group, exec, shape, capacity);

@@ -5,6 +5,8 @@
 //! waiting are driven with [`poll_ready`], one poll on a no-op waker, so no
 //! executor overhead ends up in the measurement.
 
+pub mod queue_rows;
+
 use std::future::IntoFuture;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};

@@ -10,9 +10,9 @@
 //! - `impl`: `sluicegate` (`bounded(capacity)`: `Overflow::Block`, the
 //!   system clock; `send(..).await` / `recv().await`), `async_channel`
 //!   (`bounded(capacity)`, the same calls), or `sluicegate_untimed`
-//!   (sluicegate with a clock that stands still: every wait for a slot
-//!   reads the clock twice for `Stats::blocked`, ~25 ns a read here, and
-//!   this row shows the wrapper without that cost);
+//!   (sluicegate built with `.time_blocked(false)`: by default every wait
+//!   for a slot reads the clock twice for `Stats::blocked`, ~25 ns a read
+//!   here, and this row shows the wrapper without that cost);
 //! - `shape`: `spsc` (1 producer, 1 consumer), `mpsc` (4 producers, 1
 //!   consumer) or `mpmc` (4 producers, 4 consumers), the shapes of the
 //!   criterion bench `backpressure`;
@@ -39,8 +39,6 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use sluicegate_rt::Clock;
-
 /// A task's future, boxed so that both executors spawn the same type.
 type Task = Pin<Box<dyn Future<Output = u64> + 'static>>;
 
@@ -54,13 +52,11 @@ fn tasks(imp: &str, producers: u64, consumers: usize, capacity: usize, n: u64) -
             sluicegate_tasks(&mut out, tx, rx, producers, consumers, n);
         }
         "sluicegate_untimed" => {
-            // The clock read twice per wait for `Stats::blocked` (start,
-            // end), made free: a clock that stands still. Not a setting
-            // to recommend; it isolates what the blocked-time statistic
-            // costs from what the rest of the wrapper costs.
-            let t0 = Instant::now();
+            // No clock read per wait for `Stats::blocked`: it isolates
+            // what that statistic costs from what the rest of the wrapper
+            // costs.
             let (tx, rx) = sluicegate_backpressure::builder::<u64>(capacity)
-                .clock(move || t0)
+                .time_blocked(false)
                 .build()
                 .expect("capacity > 0");
             sluicegate_tasks(&mut out, tx, rx, producers, consumers, n);
@@ -94,10 +90,10 @@ fn tasks(imp: &str, producers: u64, consumers: usize, capacity: usize, n: u64) -
     out
 }
 
-/// The tasks of one run on a sluicegate queue, whatever its clock.
-fn sluicegate_tasks<C: Clock + 'static, S: 'static>(
+/// The tasks of one run on a sluicegate queue, whatever its settings.
+fn sluicegate_tasks(
     out: &mut Vec<Task>,
-    tx: sluicegate_backpressure::Sender<u64, C, S>,
+    tx: sluicegate_backpressure::Sender<u64>,
     rx: sluicegate_backpressure::Receiver<u64>,
     producers: u64,
     consumers: usize,

@@ -258,10 +258,18 @@ pub(crate) struct Core<T> {
     /// Streams waiting for an item (or for the close).
     stream_ops: Event,
     pub(crate) counters: Counters,
+    /// Whether a wait for a slot is timed for `Stats::blocked`
+    /// (`Builder::time_blocked`); read only by calls that go to sleep.
+    time_blocked: bool,
 }
 
 impl<T> Core<T> {
-    pub(crate) fn new(capacity: usize, policy: Overflow, on_drop: Option<OnDrop<T>>) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        policy: Overflow,
+        on_drop: Option<OnDrop<T>>,
+        time_blocked: bool,
+    ) -> Self {
         let queue = if capacity <= PREALLOCATE_UP_TO {
             ConcurrentQueue::bounded(capacity)
         } else {
@@ -296,6 +304,7 @@ impl<T> Core<T> {
             recv_ops: Event::new(),
             stream_ops: Event::new(),
             counters: Counters::default(),
+            time_blocked,
         }
     }
 
@@ -305,6 +314,11 @@ impl<T> Core<T> {
 
     pub(crate) fn policy(&self) -> Overflow {
         self.policy
+    }
+
+    /// Whether waits are timed for `Stats::blocked`.
+    pub(crate) fn time_blocked(&self) -> bool {
+        self.time_blocked
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -825,7 +839,7 @@ mod tests {
             #[cfg(target_pointer_width = "64")]
             (usize::MAX, 64, false),
         ] {
-            let core = Core::<u32>::new(capacity, Overflow::Block, None);
+            let core = Core::<u32>::new(capacity, Overflow::Block, None, true);
             assert_eq!((core.slot_bits, core.recv_one != 0), (slot_bits, shared));
             pass(&core, 3);
             assert!(core.try_take_slot()); // one outstanding reservation
@@ -840,7 +854,7 @@ mod tests {
         use std::pin::pin;
         use std::task::Waker;
 
-        let core = Core::<u32>::new(4, Overflow::Block, None);
+        let core = Core::<u32>::new(4, Overflow::Block, None, true);
         let waiting = || core.slot.recv_waiting.load(Ordering::SeqCst);
         let mut cx = Context::from_waker(Waker::noop());
         let mut stream_listener = None;
@@ -936,7 +950,7 @@ mod tests {
 
     #[test]
     fn received_count_carries_its_wrap_around() {
-        let core = Core::<u32>::new(1, Overflow::Block, None);
+        let core = Core::<u32>::new(1, Overflow::Block, None, true);
         // The count field (63 bits above the one slot bit) one short of
         // wrapping.
         let field_max = u64::MAX >> core.slot_bits;

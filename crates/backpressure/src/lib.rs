@@ -41,7 +41,8 @@
 //!   production service that sized its buffer by counting how often it was
 //!   full, is what `send` does: the first time a call finds the queue full it
 //!   counts a [full event](Stats::full_events), then waits, timing how long
-//!   it is [blocked](Stats::blocked) (on the queue's clock).
+//!   it is [blocked](Stats::blocked) (on the queue's clock; switch off with
+//!   [`Builder::time_blocked`]).
 //! - **Overflow policies**, chosen at construction ([`Overflow`]): `Block`
 //!   (default), `Reject`, `DropOldest`, `DropNewest`. A dropped item is
 //!   counted and passed to the [`on_drop`](Builder::on_drop) callback with a
@@ -137,9 +138,10 @@
 //! If you need neither policies, permits, statistics nor lossless
 //! cancellation, use async-channel directly. This crate adds a
 //! compare-and-swap and an atomic add per item (the slot count), and a
-//! send that has to wait reads the clock twice (for
-//! [`Stats::blocked`]): at capacity 1, where every send waits, that is the
-//! bulk of its cost over async-channel. For a
+//! send that has to wait reads the clock twice (for [`Stats::blocked`]):
+//! at capacity 1, where every send waits, that is the bulk of its cost
+//! over async-channel; [`Builder::time_blocked`]`(false)` turns those
+//! reads off (and `blocked` with them). For a
 //! single-consumer queue inside a tokio-only program, `tokio::sync::mpsc`
 //! already has permits. To *limit a rate* rather than bound a buffer, use
 //! sluicegate-token-bucket or sluicegate-leaky-bucket.

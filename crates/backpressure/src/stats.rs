@@ -55,7 +55,8 @@ pub struct Stats {
     /// or timed out (saturating). A wait is timed from the moment the call
     /// goes to sleep (its first `Pending`) to the moment it ends; a call
     /// that found the queue full but got a slot on its re-check, before
-    /// sleeping, adds nothing (and reads no clock).
+    /// sleeping, adds nothing (and reads no clock). Always zero on a queue
+    /// built with [`time_blocked(false)`](crate::Builder::time_blocked).
     pub blocked: Duration,
     /// Items the queue took (see the invariant above).
     pub sent: u64,

@@ -44,7 +44,8 @@ impl Waiter {
     ///
     /// The blocked clock starts when the call first goes to sleep
     /// (returns `Pending`): a wait that the re-check ends at once reads no
-    /// clock (it was blocked for no measurable time).
+    /// clock (it was blocked for no measurable time). A queue built with
+    /// `time_blocked(false)` never reads it.
     ///
     /// `evicts`: the caller is a `DropOldest` send, which any push lets go
     /// on (it evicts the item).
@@ -70,7 +71,7 @@ impl Waiter {
                     Poll::Ready(())
                 }
                 Poll::Pending => {
-                    if self.since.is_none() {
+                    if core.time_blocked() && self.since.is_none() {
                         self.since = Some(clock.now());
                     }
                     Poll::Pending

@@ -3,11 +3,15 @@
 
 mod support;
 
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
+use futures_sink::Sink;
+
 use sluicegate_backpressure::{
-    Closed, DropReason, Overflow, SendError, SendTimeoutError, TryRecvError, TryReserveError,
+    Closed, DropReason, Overflow, SendError, SendTimeoutError, Stats, TryRecvError, TryReserveError,
 };
 use sluicegate_rt::ManualClock;
 use support::{Flag, assert_accounted, ms, poll_once, queue};
@@ -67,6 +71,98 @@ fn send_counts_one_full_event_then_waits_and_measures_the_wait() {
     let s = tx.stats();
     assert_eq!((s.full_events, s.blocked, s.sent, s.len), (1, ms(5), 2, 1));
     assert_accounted(&tx);
+}
+
+/// Every kind of wait for a slot (`send`, `reserve`, a `send_timeout` that
+/// times out, a `send` dropped mid-wait, the `Sink`'s `poll_ready`, and a
+/// `Sink` dropped mid-wait), each 5 ms of virtual time, on a queue built
+/// with `.time_blocked(time_blocked)`: the stats, and how often the clock
+/// was read. The wake-ups are asserted on the way, so they are the same
+/// either way.
+fn every_kind_of_wait(time_blocked: bool) -> (Stats, usize) {
+    let clock = ManualClock::new();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = sluicegate_backpressure::builder::<u32>(1)
+        .clock({
+            let (clock, reads) = (clock.clone(), Arc::clone(&reads));
+            move || {
+                reads.fetch_add(1, Ordering::SeqCst);
+                clock.now()
+            }
+        })
+        .sleeper(clock.clone())
+        .time_blocked(time_blocked)
+        .build()
+        .unwrap();
+    tx.try_send(0).unwrap();
+    let (flag, waker) = Flag::new();
+    let mut cx = Context::from_waker(&waker);
+    {
+        let mut send = pin!(tx.send(1));
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        clock.advance(ms(5));
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert!(flag.take());
+        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    }
+    {
+        let mut reserve = pin!(tx.reserve());
+        assert!(reserve.as_mut().poll(&mut cx).is_pending());
+        clock.advance(ms(5));
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert!(flag.take());
+        let Poll::Ready(Ok(permit)) = reserve.as_mut().poll(&mut cx) else {
+            panic!("the freed slot goes to the reserve");
+        };
+        permit.send(2);
+    }
+    {
+        let mut timed = pin!(tx.send_timeout(3, ms(5)));
+        assert!(poll_once(timed.as_mut()).is_pending());
+        clock.advance(ms(5));
+        assert!(matches!(
+            poll_once(timed.as_mut()),
+            Poll::Ready(Err(SendTimeoutError::Timeout(3)))
+        ));
+    }
+    {
+        let mut cancelled = pin!(tx.send(9));
+        assert!(poll_once(cancelled.as_mut()).is_pending());
+        clock.advance(ms(5));
+    } // dropped mid-wait: its blocked time still counts (when timed)
+    let mut sink = tx.clone();
+    {
+        let mut ready = pin!(std::future::poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx)));
+        assert!(ready.as_mut().poll(&mut cx).is_pending());
+        clock.advance(ms(5));
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert!(flag.take());
+        assert_eq!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    }
+    Pin::new(&mut sink).start_send(4).unwrap();
+    {
+        let mut ready = pin!(std::future::poll_fn(|cx| Pin::new(&mut sink).poll_ready(cx)));
+        assert!(ready.as_mut().poll(&mut cx).is_pending());
+    }
+    clock.advance(ms(5));
+    drop(sink); // mid-wait: its blocked time still counts (when timed)
+    assert_accounted(&tx);
+    (tx.stats(), reads.load(Ordering::SeqCst))
+}
+
+#[test]
+fn time_blocked_false_reads_no_clock_and_keeps_every_other_count() {
+    let (timed, timed_reads) = every_kind_of_wait(true);
+    let (untimed, untimed_reads) = every_kind_of_wait(false);
+    // Six waits, each timed from sleep to end: two reads apiece.
+    assert_eq!((timed.blocked, timed_reads), (ms(30), 12));
+    assert_eq!((untimed.blocked, untimed_reads), (ms(0), 0));
+    // Every other statistic is the timed queue's.
+    let mut same = timed;
+    same.blocked = ms(0);
+    assert_eq!(untimed, same);
+    assert_eq!((untimed.full_events, untimed.timed_out), (6, 1));
+    assert_eq!((untimed.sent, untimed.received, untimed.len), (4, 3, 1));
 }
 
 #[test]

@@ -19,7 +19,11 @@
 //! `Stream`. Removing either half of a Dekker pair (the fence after a push,
 //! the count and re-check before a receiver sleeps) makes these models
 //! fail with "lost wake-up". (The fence in `Core::pass_on` is the one
-//! whose removal no model here catches.)
+//! whose removal no model here catches:
+//! `a_woken_sender_passes_the_wake_up_to_one_registering_meanwhile` races
+//! a registration against `pass_on` and fails without `pass_on`, but not
+//! without its fence, at preemption bounds 3 and 5; see the comment
+//! there.)
 //!
 //! `RUSTFLAGS="--cfg sluicegate_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p sluicegate-backpressure --test loom --release`
 #![cfg(sluicegate_loom)]
@@ -152,6 +156,73 @@ fn two_releases_wake_two_waiting_senders() {
         }
         assert_eq!(done, [true, true], "lost wake-up");
         drop(sends);
+        let mut got = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
+        got.sort_unstable();
+        assert_eq!(got, [10, 11]);
+        assert_accounted(&tx);
+    });
+}
+
+#[test]
+fn a_woken_sender_passes_the_wake_up_to_one_registering_meanwhile() {
+    // Two slots freed at once: only the first release notifies (`woken`,
+    // on the main thread). `woken` uncounts its listener, takes one slot
+    // and, in `Core::pass_on`, looks for another waiter to wake, while
+    // `late` registers on another thread: either `pass_on` sees `late`
+    // counted, or `late`'s re-check sees the second slot still free.
+    //
+    // Without `pass_on` this fails ("lost wake-up"). It was written to
+    // catch the removal of `pass_on`'s fence too, and does not (preemption
+    // bounds 3 and 5): here the first release's fence already orders
+    // things (if `late`'s fence comes first in the fences' total order,
+    // that release reads `late`'s count, and `woken`'s take acquires that
+    // through the second release; if it comes after, `late`'s re-check
+    // sees the first release's free slot). The fence stays; it costs
+    // nothing at capacity 1 (`pass_on` stops at its first load).
+    loom::model(|| {
+        let (tx, rx, _) = queue(2, Overflow::Block);
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        // `late` lives on beyond its thread: a `Send` borrows its sender.
+        let tx_late: &'static Sender<u32> = Box::leak(Box::new(tx.clone()));
+        let woken_flag = Arc::new(Flag::default());
+        let mut woken = tx.send(10);
+        let mut woken_done = poll_with(&mut woken, &woken_flag).is_ready();
+        assert!(!woken_done);
+        let receiver = thread::spawn(move || {
+            assert!(rx.try_recv().is_ok());
+            assert!(rx.try_recv().is_ok());
+            rx
+        });
+        let late_flag = Arc::new(Flag::default());
+        let registering = {
+            let flag = Arc::clone(&late_flag);
+            thread::spawn(move || {
+                let mut late = tx_late.send(11);
+                let done = poll_with(&mut late, &flag).is_ready();
+                (late, done)
+            })
+        };
+        // Woken or not, poll once more while `late` registers.
+        woken_done = poll_with(&mut woken, &woken_flag).is_ready();
+        let rx = receiver.join().unwrap();
+        let (mut late, mut late_done) = registering.join().unwrap();
+        loop {
+            let mut progress = false;
+            if !woken_done && woken_flag.0.swap(false, Ordering::SeqCst) {
+                woken_done = poll_with(&mut woken, &woken_flag).is_ready();
+                progress = true;
+            }
+            if !late_done && late_flag.0.swap(false, Ordering::SeqCst) {
+                late_done = poll_with(&mut late, &late_flag).is_ready();
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        assert_eq!((woken_done, late_done), (true, true), "lost wake-up");
+        drop((woken, late));
         let mut got = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
         got.sort_unstable();
         assert_eq!(got, [10, 11]);
