@@ -530,3 +530,54 @@ fn a_batch_after_a_lender_and_a_buffer_still_closes_when_the_lender_waits() {
     assert!(s.is_balanced(), "{s}");
     assert_eq!(s.stages[3].closed.by_lender, 3, "{:?}", s.stages[3]);
 }
+
+#[test]
+fn a_batch_that_outgrows_its_buffer_mid_run_keeps_every_item_in_order() {
+    // The batch buffer starts at 4 096 items at most; a run that finds it
+    // full hands the item that did not fit back to be pushed (the buffer
+    // grows) and goes on. Two shapes: an async step into one batch of
+    // 10 000 items, and batches of 2 (elements of weight 2) into a batch
+    // of 5 000 elements.
+    let clock = ManualClock::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let runnable =
+        Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10_000u64))
+            .map(|x| async move { x + 1 })
+            .batch(Batch::size(10_000), clock.clone())
+            .sink(move |b: Vec<u64>| {
+                log.lock().unwrap().push(b);
+                async {}
+            })
+            .unwrap();
+    let summary = clock.block_on(runnable.run(CancelToken::new()));
+    let batches = seen.lock().unwrap().clone();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0], (1..=10_000).collect::<Vec<_>>());
+    assert!(summary.is_balanced(), "{summary}");
+    assert_eq!((summary.produced, summary.delivered), (10_000, 10_000));
+    assert_eq!(summary.stages[2].input, 10_000);
+    assert_eq!(summary.stages[2].batches, 1);
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let runnable =
+        Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10_000u64))
+            .map_sync(|x| x + 1)
+            .batch(Batch::size(2), clock.clone())
+            .batch(Batch::size(5_000), clock.clone())
+            .sink(move |b: Vec<Vec<u64>>| {
+                log.lock().unwrap().push(b);
+                async {}
+            })
+            .unwrap();
+    let summary = clock.block_on(runnable.run(CancelToken::new()));
+    let batches = seen.lock().unwrap().clone();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].len(), 5_000);
+    assert_eq!(batches[0].concat(), (1..=10_000).collect::<Vec<_>>());
+    assert!(summary.is_balanced(), "{summary}");
+    assert_eq!((summary.produced, summary.delivered), (10_000, 10_000));
+    assert_eq!(summary.stages[3].input, 5_000);
+    assert_eq!(summary.stages[3].batches, 1);
+}

@@ -47,14 +47,6 @@ pub(crate) use sealed::Sealed;
 /// A stage that can hand a run of ready elements to the stage after it in
 /// one call. Every stage implements it; you never implement or call it.
 pub trait Pull: Stream + Sealed {
-    /// Whether a batch stage after this one pulls its runs through an
-    /// out-of-line loop (a chain with an async step: its futures' slots
-    /// and the source's state then stay apart from the batch buffer in
-    /// the compiler's eyes, which is faster; a plain chain is faster
-    /// inlined). An implementation detail of the batch stage.
-    #[doc(hidden)]
-    const OUT_OF_LINE: bool = false;
-
     /// Hands ready elements to `f`, at most `limit` of them, until `f`
     /// returns `false` (it wants no more now), nothing is ready, or the
     /// stream ends. The default polls `poll_next` in a loop.

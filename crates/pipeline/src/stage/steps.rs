@@ -258,8 +258,6 @@ where
     K: AsyncFn<T, E, Fut = Fut, Held = H>,
     Fut: Future,
 {
-    const OUT_OF_LINE: bool = true;
-
     /// Wraps `f` and folds the upstream: each element's future is made
     /// and polled at once; the first that is not ready is kept (held) and
     /// ends the run, as does a failure or a panic (so a fail-fast is seen

@@ -195,8 +195,6 @@ where
     S: Pull<Item = Weighted<T>>,
     K: SyncFn<T, E>,
 {
-    const OUT_OF_LINE: bool = S::OUT_OF_LINE;
-
     /// Wraps `f` and folds the upstream: the elements taken in and those
     /// rejected are counted once per call; a failure or a panic stops the
     /// run of elements (so a fail-fast is seen at once).
