@@ -329,6 +329,26 @@ impl<T> Core<T> {
         self.queue.is_closed()
     }
 
+    /// `Stream::size_hint` of a receiver: bounds that hold whatever the
+    /// other handles do. Another receiver can take any queued item, and a
+    /// `DropOldest` send can evict one, so only a sole receiver of a queue
+    /// that does not evict can count the queued items as still to come;
+    /// once the queue is closed (no sender or permit is left) nothing more
+    /// comes, and that count is exact.
+    pub(crate) fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.receivers.load(Ordering::Acquire) != 1 {
+            return (0, None);
+        }
+        let len = self.queue.len();
+        if self.queue.is_closed() {
+            (len, Some(len))
+        } else if self.policy == Overflow::DropOldest {
+            (0, None)
+        } else {
+            (len, None)
+        }
+    }
+
     /// Whether the queue is closed and drained: a receiver gets no more.
     pub(crate) fn is_terminated(&self) -> bool {
         self.queue.is_closed() && self.queue.is_empty()

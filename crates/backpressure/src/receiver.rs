@@ -97,8 +97,11 @@ impl<T> Stream for Receiver<T> {
             .poll_recv(&mut this.listener, RecvKind::Stream, cx)
     }
 
+    /// The queued items as a lower bound only where no other handle can
+    /// take them: this is the only receiver and the policy is not
+    /// `DropOldest` (else `0`); exact once every sender and permit is gone.
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.core.len(), None)
+        self.core.size_hint()
     }
 }
 

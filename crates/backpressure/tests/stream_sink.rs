@@ -22,11 +22,40 @@ fn the_receiver_streams_until_every_sender_is_gone() {
     }
     drop(tx);
     let mut rx = rx;
-    assert_eq!(Stream::size_hint(&rx), (3, None));
+    // Closed (no sender left), sole receiver: exactly what is queued.
+    assert_eq!(Stream::size_hint(&rx), (3, Some(3)));
     let got: Vec<u32> = clock.block_on((&mut rx).collect());
     assert_eq!(got, [0, 1, 2]);
     assert!(rx.is_terminated());
     assert_eq!(rx.stats().received, 3);
+}
+
+/// `size_hint`'s lower bound must hold whatever the other handles do: a
+/// second receiver can take any queued item and a `DropOldest` send can
+/// evict one, so then it is 0.
+#[test]
+fn size_hint_promises_only_what_no_other_handle_can_take() {
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    tx.try_send(1).unwrap();
+    tx.try_send(2).unwrap();
+    // Open, sole receiver, a policy that never evicts: a lower bound.
+    assert_eq!(Stream::size_hint(&rx), (2, None));
+    let other = rx.clone();
+    assert_eq!(Stream::size_hint(&rx), (0, None));
+    assert_eq!(other.try_recv(), Ok(1));
+    assert_eq!(other.try_recv(), Ok(2));
+    drop(other);
+    assert_eq!(Stream::size_hint(&rx), (0, None));
+
+    let (tx, rx, _) = queue::<u32>(&clock, 2, Overflow::DropOldest);
+    tx.try_send(1).unwrap();
+    tx.try_send(2).unwrap();
+    assert_eq!(Stream::size_hint(&rx), (0, None));
+    // The evicting send the hint allowed for: item 1 is gone.
+    tx.try_send(3).unwrap();
+    drop(tx);
+    assert_eq!(Stream::size_hint(&rx), (2, Some(2)));
 }
 
 #[test]
