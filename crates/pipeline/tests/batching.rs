@@ -581,3 +581,74 @@ fn a_batch_that_outgrows_its_buffer_mid_run_keeps_every_item_in_order() {
     assert_eq!(summary.stages[3].input, 5_000);
     assert_eq!(summary.stages[3].batches, 1);
 }
+
+#[test]
+fn the_standalone_adapters_keep_the_item_that_finds_the_buffer_full() {
+    // `batch` starts its buffer at 4 096 items at most: a batch of 10 000
+    // outgrows it mid-poll, and the item that finds it full is pushed
+    // after the run (the buffer grows there). Each poll still takes at
+    // most 1 024 items, then yields (wakes itself, returns `Pending`).
+    let (input, pulled) = counted(10_000);
+    let mut batches = pin!(batch(input, Batch::size(10_000), ManualClock::new()).unwrap());
+    let woken = Arc::new(WakeCount::default());
+    let waker = Waker::from(Arc::clone(&woken));
+    let mut cx = Context::from_waker(&waker);
+    let mut polls = 0;
+    let first = loop {
+        let before = pulled.load(Ordering::SeqCst);
+        let polled = batches.as_mut().poll_next(&mut cx);
+        polls += 1;
+        assert!(pulled.load(Ordering::SeqCst) - before <= 1024);
+        match polled {
+            Poll::Ready(Some(b)) => break b,
+            Poll::Ready(None) => panic!("the input has 10 000 items"),
+            Poll::Pending => {}
+        }
+    };
+    assert_eq!(polls, 10);
+    assert_eq!(
+        woken.0.load(Ordering::SeqCst),
+        9,
+        "each cooperative yield wakes the task"
+    );
+    assert_eq!(first, (0..10_000).collect::<Vec<_>>());
+    assert!(batches.as_mut().poll_next(&mut cx).is_ready());
+    assert_eq!(batches.stats().by_size, 1);
+
+    // A hand-back batch whose loan was kept (`into_vec`) starts again in
+    // an empty buffer (capacity 0): its first item, and the one at each
+    // growth, find the buffer full.
+    let clock = ManualClock::new();
+    let mut batches = batch_hand_back(
+        futures_lite::stream::iter(0..1_000u64),
+        Batch::size(100),
+        clock.clone(),
+    )
+    .unwrap();
+    let got: Vec<Vec<u64>> = clock.block_on(async {
+        let mut got = Vec::new();
+        while let Some(loan) = batches.next().await {
+            got.push(loan.into_vec());
+        }
+        got
+    });
+    let want: Vec<Vec<u64>> = (0..10)
+        .map(|i| (i * 100..(i + 1) * 100).collect())
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(batches.stats().by_size, 10);
+}
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}

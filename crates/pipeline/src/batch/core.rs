@@ -199,12 +199,7 @@ where
                 Poll::Pending => Fold::Pending,
             };
         }
-        let (stop, spilled) = fill_run(self.0.as_mut(), cx, limit, buf, extra);
-        if let Some(item) = spilled {
-            // The buffer was full: it grows here, out of the loop.
-            buf.push(item);
-        }
-        stop
+        fill(self.0.as_mut(), cx, limit, buf, extra)
     }
 }
 
@@ -217,11 +212,78 @@ fn push<T>(buf: &mut Vec<T>, extra: &mut u64, item: T, w: u64) {
     }
 }
 
+/// A run of ready items handed to a function: a pipeline stage's fold
+/// ([`Pull::poll_fold`]), or a plain stream polled item by item (each
+/// weighs 1). What [`fill_run`] fills from.
+trait Run<T> {
+    /// Hands up to `limit` ready items to `f` until it returns `false`,
+    /// nothing is ready, or the input ends (as [`Pull::poll_fold`]).
+    fn run<F>(&mut self, cx: &mut Context<'_>, limit: usize, f: &mut F) -> Fold
+    where
+        F: FnMut(Weighted<T>) -> bool;
+}
+
+impl<S, T> Run<T> for Pin<&mut S>
+where
+    S: Pull<Item = Weighted<T>>,
+{
+    #[inline(always)]
+    fn run<F>(&mut self, cx: &mut Context<'_>, limit: usize, f: &mut F) -> Fold
+    where
+        F: FnMut(Weighted<T>) -> bool,
+    {
+        self.as_mut().poll_fold(cx, limit, f)
+    }
+}
+
+/// A plain stream as a [`Run`].
+struct Each<'a, S>(Pin<&'a mut S>);
+
+impl<S: Stream> Run<S::Item> for Each<'_, S> {
+    #[inline(always)]
+    fn run<F>(&mut self, cx: &mut Context<'_>, limit: usize, f: &mut F) -> Fold
+    where
+        F: FnMut(Weighted<S::Item>) -> bool,
+    {
+        for _ in 0..limit {
+            match self.0.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    if !f(Weighted::new(item, 1)) {
+                        return Fold::Limit;
+                    }
+                }
+                Poll::Ready(None) => return Fold::End,
+                Poll::Pending => return Fold::Pending,
+            }
+        }
+        Fold::Limit
+    }
+}
+
+/// Pushes up to `limit` ready items from `input` into `buf` through
+/// [`fill_run`], then the item that found the buffer full, if one did
+/// (the buffer grows here, out of the loop).
+#[inline(always)]
+fn fill<R: Run<T>, T>(
+    input: R,
+    cx: &mut Context<'_>,
+    limit: usize,
+    buf: &mut Vec<T>,
+    extra: &mut u64,
+) -> Fold {
+    let (stop, spilled) = fill_run(input, cx, limit, buf, extra);
+    if let Some(item) = spilled {
+        buf.push(item);
+    }
+    stop
+}
+
 /// A run of up to `limit` ready items from `input` into `buf`: the hot
 /// loop of every fused chain into a batch stage (the whole chain before
-/// the batch stage is inlined into it). Returns why the run stopped, and
-/// the item that found the buffer full, if one did: the caller pushes it
-/// (the buffer grows there), then pulls again.
+/// the batch stage is inlined into it), and of the standalone adapters
+/// (the stream's `poll_next` inlined into it). Returns why the run
+/// stopped, and the item that found the buffer full, if one did: the
+/// caller pushes it (the buffer grows there), then pulls again.
 ///
 /// Two things keep the loop free of memory round trips, which measured
 /// 2-4x faster than pushing with `Vec::push` inside the loop:
@@ -245,20 +307,17 @@ fn push<T>(buf: &mut Vec<T>, extra: &mut u64, item: T, w: u64) {
 /// out by the stage before; nothing between the fold's return and the
 /// caller's push can panic.
 #[inline(never)]
-fn fill_run<S, T>(
-    input: Pin<&mut S>,
+fn fill_run<R: Run<T>, T>(
+    mut input: R,
     cx: &mut Context<'_>,
     limit: usize,
     buf: &mut Vec<T>,
     extra: &mut u64,
-) -> (Fold, Option<T>)
-where
-    S: Pull<Item = Weighted<T>>,
-{
+) -> (Fold, Option<T>) {
     let mut local = Local::take(buf);
     let into = &mut local.buf;
     let mut spilled = None;
-    let stop = input.poll_fold(cx, limit, &mut |Weighted { item, weight }| {
+    let stop = input.run(cx, limit, &mut |Weighted { item, weight }| {
         if weight != 1 {
             *extra = extra.wrapping_add(weight.wrapping_sub(1));
         }
@@ -322,16 +381,21 @@ impl<S: Stream> Input<S::Item> for StreamInput<'_, S> {
         cx: &mut Context<'_>,
         limit: usize,
         buf: &mut Vec<S::Item>,
-        _extra: &mut u64,
+        extra: &mut u64,
     ) -> Fold {
-        for _ in 0..limit {
-            match self.0.as_mut().poll_next(cx) {
-                Poll::Ready(Some(item)) => buf.push(item),
-                Poll::Ready(None) => return Fold::End,
-                Poll::Pending => return Fold::Pending,
-            }
+        if limit == 1 {
+            // One item: `poll_next` costs less than a call to the loop.
+            return match self.0.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    buf.push(item);
+                    Fold::Limit
+                }
+                Poll::Ready(None) => Fold::End,
+                Poll::Pending => Fold::Pending,
+            };
         }
-        Fold::Limit
+        // Every item weighs 1: `extra` is left as it is.
+        fill(Each(self.0.as_mut()), cx, limit, buf, extra)
     }
 }
 
