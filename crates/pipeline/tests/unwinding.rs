@@ -8,7 +8,7 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures_lite::StreamExt;
-use sluicegate_pipeline::{Batch, CancelToken, Outcome, Pipeline, StageStats, Summary};
+use sluicegate_pipeline::{Batch, CancelToken, Outcome, Pipeline, Runnable, StageStats, Summary};
 use sluicegate_rt::ManualClock;
 
 /// `0..5`, panicking when it comes to 2 (items 0 and 1 are produced).
@@ -25,20 +25,34 @@ fn stage_balanced(s: &StageStats) -> bool {
 
 fn run_and_unwind<F: std::future::Future>(clock: &ManualClock, run: F) {
     let unwound = catch_unwind(AssertUnwindSafe(|| clock.block_on(run)));
-    assert!(
-        unwound.is_err(),
-        "the source's panic unwinds out of the run"
-    );
+    assert!(unwound.is_err(), "the panic unwinds out of the run");
+}
+
+/// Runs `runnable` until a panic unwinds out of it, then returns the
+/// summary its monitor saw.
+fn unwound_summary<D, K, E>(clock: &ManualClock, runnable: Runnable<D, K, E>) -> Summary
+where
+    D: std::future::Future<Output = ()>,
+    K: std::future::Future<Output = ()>,
+{
+    let monitor = runnable.monitor();
+    run_and_unwind(clock, runnable.run(CancelToken::new()));
+    monitor.summary()
+}
+
+/// The totals and every stage's own identity hold.
+fn assert_balanced(summary: &Summary) {
+    assert!(summary.is_balanced(), "{summary}");
+    for stage in &summary.stages {
+        assert!(stage_balanced(stage), "{stage:?}");
+    }
 }
 
 fn check(summary: &Summary, held_by_batch: u64) {
     assert_eq!(summary.outcome, Outcome::Aborted);
     assert_eq!(summary.produced, 2);
     assert_eq!(summary.discarded, held_by_batch);
-    assert!(summary.is_balanced(), "{summary}");
-    for stage in &summary.stages {
-        assert!(stage_balanced(stage), "{stage:?}");
-    }
+    assert_balanced(summary);
 }
 
 #[test]
@@ -49,9 +63,7 @@ fn a_batch_stage_counts_in_the_items_it_held_when_a_panic_unwound() {
         .batch(Batch::size(10), clock.clone())
         .sink(|_b: Vec<u64>| async {})
         .unwrap();
-    let monitor = runnable.monitor();
-    run_and_unwind(&clock, runnable.run(CancelToken::new()));
-    let summary = monitor.summary();
+    let summary = unwound_summary(&clock, runnable);
     check(&summary, 2);
     assert_eq!(summary.stages[2].input, 2);
     assert_eq!(summary.stages[2].discarded, 2);
@@ -68,9 +80,7 @@ fn a_batch_stage_after_an_async_step_counts_in_the_items_it_held_when_a_panic_un
         .batch(Batch::size(10), clock.clone())
         .sink(|_b: Vec<u64>| async {})
         .unwrap();
-    let monitor = runnable.monitor();
-    run_and_unwind(&clock, runnable.run(CancelToken::new()));
-    let summary = monitor.summary();
+    let summary = unwound_summary(&clock, runnable);
     check(&summary, 2);
     assert_eq!(summary.stages[2].input, 2);
     assert_eq!(summary.stages[2].discarded, 2);
@@ -83,9 +93,7 @@ fn a_hand_back_batch_stage_counts_in_the_items_it_held_when_a_panic_unwound() {
         .batch_hand_back(Batch::size(10), clock.clone())
         .sink(|_b| async {})
         .unwrap();
-    let monitor = runnable.monitor();
-    run_and_unwind(&clock, runnable.run(CancelToken::new()));
-    check(&monitor.summary(), 2);
+    check(&unwound_summary(&clock, runnable), 2);
 }
 
 #[test]
@@ -98,15 +106,10 @@ fn sync_stages_a_buffer_and_an_async_stage_stay_balanced_when_a_panic_unwound() 
         .map(|x| async move { x })
         .sink(|_x: u64| async {})
         .unwrap();
-    let monitor = runnable.monitor();
-    run_and_unwind(&clock, runnable.run(CancelToken::new()));
-    let summary = monitor.summary();
+    let summary = unwound_summary(&clock, runnable);
     assert_eq!(summary.outcome, Outcome::Aborted);
     assert_eq!(summary.produced, 2);
-    assert!(summary.is_balanced(), "{summary}");
-    for stage in &summary.stages {
-        assert!(stage_balanced(stage), "{stage:?}");
-    }
+    assert_balanced(&summary);
 }
 
 #[test]
@@ -123,18 +126,10 @@ fn a_spawner_that_panics_leaves_the_item_it_was_given_counted() {
             )
             .sink(|_x: u64| async {})
             .unwrap();
-    let monitor = runnable.monitor();
-    let unwound = catch_unwind(AssertUnwindSafe(|| {
-        clock.block_on(runnable.run(CancelToken::new()))
-    }));
-    assert!(unwound.is_err());
-    let summary = monitor.summary();
+    let summary = unwound_summary(&clock, runnable);
     assert_eq!(summary.produced, 1);
     assert_eq!(summary.discarded, 1, "{summary}");
-    assert!(summary.is_balanced(), "{summary}");
-    for stage in &summary.stages {
-        assert!(stage_balanced(stage), "{stage:?}");
-    }
+    assert_balanced(&summary);
 }
 
 /// Ready at once with its value; its destructor panics if `armed`.
@@ -193,15 +188,10 @@ fn an_async_step_counts_the_element_in_hand_when_a_destructor_unwinds_in_a_run()
             .batch(Batch::size(8), clock.clone())
             .sink(|_b: Vec<u64>| async {})
             .unwrap();
-    let monitor = runnable.monitor();
-    run_and_unwind(&clock, runnable.run(CancelToken::new()));
-    let summary = monitor.summary();
+    let summary = unwound_summary(&clock, runnable);
     assert_eq!(summary.outcome, Outcome::Aborted);
     assert_eq!((summary.produced, summary.discarded), (4, 4), "{summary}");
-    assert!(summary.is_balanced(), "{summary}");
-    for stage in &summary.stages {
-        assert!(stage_balanced(stage), "{stage:?}");
-    }
+    assert_balanced(&summary);
     let map = &summary.stages[1];
     assert_eq!((map.input, map.output, map.discarded), (4, 3, 1));
 }
@@ -224,15 +214,10 @@ fn an_async_filter_counts_the_element_in_hand_when_its_destructor_unwinds_in_a_r
             .batch(Batch::size(8), clock.clone())
             .sink(|_b: Vec<u64>| async {})
             .unwrap();
-    let monitor = runnable.monitor();
-    run_and_unwind(&clock, runnable.run(CancelToken::new()));
-    let summary = monitor.summary();
+    let summary = unwound_summary(&clock, runnable);
     assert_eq!(summary.outcome, Outcome::Aborted);
     assert_eq!(summary.produced, 4, "{summary}");
-    assert!(summary.is_balanced(), "{summary}");
-    for stage in &summary.stages {
-        assert!(stage_balanced(stage), "{stage:?}");
-    }
+    assert_balanced(&summary);
 }
 
 /// A user clock whose `now()` panics from its `ok`-th call on.
