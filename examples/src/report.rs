@@ -225,6 +225,11 @@ pub async fn every(period: Duration, mut stop: oneshot::Receiver<()>, mut tick: 
 
 /// A tokio task that calls a function on a timer, as [`every`] does, until
 /// it is stopped: the binaries' progress lines.
+///
+/// Call [`stop`](Self::stop) before printing what must come last (the
+/// summary). Dropping a `Ticker` ends the ticks too (its task sees the stop
+/// channel closed) but does not wait: a tick already running may still
+/// print.
 #[derive(Debug)]
 pub struct Ticker {
     stop: oneshot::Sender<()>,

@@ -226,3 +226,23 @@ fn sigterm_drains_like_ctrl_c() {
     assert_eq!(s["produced"], s["sent"], "{s}");
     assert_lossless(&s);
 }
+
+/// The JSON lines are read with no key twice in an object (a flattened
+/// body field named `type`, `checks` or `ok` would shadow the line's own,
+/// and plain `serde_json` would keep the last one without a word).
+#[test]
+fn json_lines_refuse_a_key_named_twice() {
+    for twice in [
+        r#"{"type":"summary","ok":false,"ok":true}"#,
+        r#"{"type":"summary","config":{"quick":true,"quick":false}}"#,
+        r#"{"type":"summary","checks":[{"name":"a","name":"b"}]}"#,
+    ] {
+        let error = support::json_line(twice).expect_err(twice);
+        assert!(error.to_string().contains("twice"), "{error}");
+    }
+    let line = r#"{"type":"progress","lost":-1,"mean":0.5,"buffer":null,"last":["x",true]}"#;
+    assert_eq!(
+        support::json_line(line).unwrap(),
+        serde_json::json!({"type": "progress", "lost": -1, "mean": 0.5, "buffer": null, "last": ["x", true]})
+    );
+}

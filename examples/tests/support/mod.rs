@@ -110,12 +110,84 @@ pub(crate) fn signal_when(
     (ready_line, Run::new(output.status.code(), stdout, stderr))
 }
 
-/// Parses output of JSON lines: every line an object with a `type`, the
-/// last one the `summary`, the others `progress`.
+/// Parses one line of JSON, refusing an object that names a key twice.
+/// `serde_json` would keep the last one silently, and the summaries are
+/// built by flattening a body into a line that adds `type`, `checks` and
+/// `ok`: a body field of one of those names would shadow the line's own.
+pub(crate) fn json_line(line: &str) -> serde_json::Result<Value> {
+    serde_json::from_str::<UniqueKeys>(line).map(|parsed| parsed.0)
+}
+
+/// A JSON value parsed by [`json_line`]'s rules.
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        input.deserialize_any(UniqueKeysVisitor).map(Self)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let UniqueKeys(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("the key {key:?} twice")));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Parses output of JSON lines ([`json_line`]: no key twice in an object):
+/// every line an object with a `type`, the last one the `summary`, the
+/// others `progress`.
 pub(crate) fn json_lines(stdout: &str) -> (Vec<Value>, Value) {
     let mut objects: Vec<Value> = stdout
         .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .map(|line| json_line(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect();
     let summary = objects.pop().expect("a summary line");
     assert_eq!(summary["type"], "summary", "{stdout}");
@@ -235,7 +307,7 @@ pub(crate) fn signal_after_first_progress(
     signal: &str,
 ) -> (Value, Value) {
     let (first, run) = signal_when(bin, args, signal, |_| true);
-    let first: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    let first = json_line(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
     assert_eq!(first["type"], "progress", "{first}");
     assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, run.stdout);
     (first, json_lines(&run.stdout).1)
