@@ -1,5 +1,10 @@
 //! The blanket impls: plain closures and functions are clocks, sleepers and
 //! spawners, with no annotation at the call site.
+//!
+//! One test passes `tokio::time::sleep` itself as a sleeper: the real
+//! runtime's function is the point there, and it runs on a paused tokio
+//! runtime, so its waits pass in tokio's virtual time and nothing waits in
+//! real time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
