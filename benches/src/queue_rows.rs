@@ -29,6 +29,21 @@ impl Tally {
         self.count += 1;
         self.sum = self.sum.wrapping_add(v);
     }
+
+    /// What the consumers of a transfer of `messages` must see together:
+    /// each of `0..messages` once.
+    pub fn expected(messages: u64) -> Self {
+        Self {
+            count: messages,
+            sum: sum_below(messages),
+        }
+    }
+
+    /// Adds what another consumer saw.
+    pub fn merge(&mut self, other: Self) {
+        self.count += other.count;
+        self.sum = self.sum.wrapping_add(other.sum);
+    }
 }
 
 /// One queue implementation under test, carrying `u64`s through its async
@@ -195,6 +210,61 @@ pub const SHAPES: [Shape; 3] = [
 /// The capacities of the matrix.
 pub const CAPACITIES: [usize; 3] = [1, 64, 1024];
 
+/// The tasks of one transfer, not yet spawned: a fresh queue of
+/// `capacity`, its consumers (each receives until the queue is closed and
+/// drained) and its producers (each sends its share of `0..messages`, then
+/// drops its sender). [`Exec::transfer`] spawns them on a multi-thread
+/// executor; `src/bin/queue_callgrind.rs` on a single-thread one.
+pub struct Transfer<Q> {
+    /// One per consumer of the shape.
+    pub consumers: Vec<Consume>,
+    /// One per producer of the shape.
+    pub producers: Vec<Produce>,
+    queue: std::marker::PhantomData<Q>,
+}
+
+/// A consumer task of a [`Transfer`]: what it received.
+pub type Consume = std::pin::Pin<Box<dyn Future<Output = Tally> + Send + 'static>>;
+/// A producer task of a [`Transfer`].
+pub type Produce = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+impl<Q> std::fmt::Debug for Transfer<Q> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfer")
+            .field("consumers", &self.consumers.len())
+            .field("producers", &self.producers.len())
+            .finish()
+    }
+}
+
+impl<Q: Queue> Transfer<Q> {
+    /// Creates the queue and its tasks: `0..messages` is split between the
+    /// producers in contiguous ranges (the first `messages % producers` one
+    /// longer).
+    pub fn new(shape: Shape, capacity: usize, messages: u64) -> Self {
+        let (tx, rx) = Q::bounded(capacity);
+        let mut consumers: Vec<Consume> = Vec::with_capacity(shape.consumers);
+        for _ in 1..shape.consumers {
+            consumers.push(Box::pin(Q::consume(Q::clone_rx(&rx))));
+        }
+        consumers.push(Box::pin(Q::consume(rx)));
+        let per = messages / shape.producers;
+        let extra = messages % shape.producers;
+        let mut producers: Vec<Produce> = Vec::new();
+        let mut from = 0;
+        for i in 0..shape.producers {
+            let to = from + per + u64::from(i < extra);
+            producers.push(Box::pin(Q::produce(tx.clone(), from..to)));
+            from = to;
+        }
+        Self {
+            consumers,
+            producers,
+            queue: std::marker::PhantomData,
+        }
+    }
+}
+
 /// The executor the producers and consumers run on, built once.
 #[derive(Debug)]
 pub enum Exec {
@@ -257,22 +327,11 @@ impl Exec {
         messages: u64,
     ) -> (Duration, Tally) {
         let start = Instant::now();
-        let (tx, rx) = Q::bounded(capacity);
-        let mut consumers = Vec::with_capacity(shape.consumers);
-        for _ in 1..shape.consumers {
-            consumers.push(Q::consume(Q::clone_rx(&rx)));
-        }
-        consumers.push(Q::consume(rx));
-        let per = messages / shape.producers;
-        let extra = messages % shape.producers;
-        let mut producers = Vec::new();
-        let mut from = 0;
-        for i in 0..shape.producers {
-            let to = from + per + u64::from(i < extra);
-            producers.push(Q::produce(tx.clone(), from..to));
-            from = to;
-        }
-        drop(tx);
+        let Transfer {
+            consumers,
+            producers,
+            ..
+        } = Transfer::<Q>::new(shape, capacity, messages);
         let tally = match self {
             Self::Tokio(rt) => {
                 let consumers: Vec<_> = consumers.into_iter().map(|c| rt.spawn(c)).collect();
@@ -283,9 +342,7 @@ impl Exec {
                     }
                     let mut total = Tally::default();
                     for c in consumers {
-                        let t = c.await.expect("consumer task");
-                        total.count += t.count;
-                        total.sum = total.sum.wrapping_add(t.sum);
+                        total.merge(c.await.expect("consumer task"));
                     }
                     total
                 })
@@ -299,9 +356,7 @@ impl Exec {
                     }
                     let mut total = Tally::default();
                     for c in consumers {
-                        let t = c.await;
-                        total.count += t.count;
-                        total.sum = total.sum.wrapping_add(t.sum);
+                        total.merge(c.await);
                     }
                     total
                 })
@@ -319,8 +374,8 @@ impl Exec {
     pub fn checked<Q: Queue>(&self, shape: Shape, capacity: usize, messages: u64) -> Duration {
         let (elapsed, tally) = self.transfer::<Q>(shape, capacity, messages);
         assert_eq!(
-            (tally.count, tally.sum),
-            (messages, sum_below(messages)),
+            tally,
+            Tally::expected(messages),
             "{} lost or duplicated messages ({} {} cap {capacity})",
             Q::NAME,
             self.name(),
