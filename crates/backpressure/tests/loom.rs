@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-use futures_util::Stream;
+use futures_util::StreamExt;
 use loom::thread;
 use sluicegate_backpressure::{DropReason, Overflow, Receiver, SendError, Sender};
 
@@ -63,6 +63,54 @@ fn queue(capacity: usize, policy: Overflow) -> (Sender<u32>, Receiver<u32>, Log)
 fn poll_with<F: Future + Unpin>(fut: &mut F, flag: &Arc<Flag>) -> Poll<F::Output> {
     let waker = Waker::from(Arc::clone(flag));
     Pin::new(fut).poll(&mut Context::from_waker(&waker))
+}
+
+/// What a poll returned, if anything.
+fn ready<T>(poll: Poll<T>) -> Option<T> {
+    match poll {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
+
+/// The end of a race between a future's first poll (`first`, made while
+/// another thread ran) and that thread, once it is joined: a future left
+/// pending must have been woken, and must be ready when polled again.
+fn woken_then_ready<F: Future + Unpin>(
+    fut: &mut F,
+    flag: &Arc<Flag>,
+    first: Poll<F::Output>,
+) -> F::Output {
+    match first {
+        Poll::Ready(out) => out,
+        Poll::Pending => {
+            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
+            match poll_with(fut, flag) {
+                Poll::Ready(out) => out,
+                Poll::Pending => panic!("woken, but still pending"),
+            }
+        }
+    }
+}
+
+/// Once every thread is joined: polls each unfinished future whose waker
+/// fired, again and again until no waker fires. `out` holds what each has
+/// returned so far; a `None` left in it is a future that lost its wake-up.
+fn settle<F: Future + Unpin>(futs: &mut [F], flags: &[Arc<Flag>], out: &mut [Option<F::Output>]) {
+    loop {
+        let mut progress = false;
+        for ((fut, flag), out) in futs.iter_mut().zip(flags).zip(out.iter_mut()) {
+            if out.is_none() && flag.0.swap(false, Ordering::SeqCst) {
+                if let Poll::Ready(item) = poll_with(fut, flag) {
+                    *out = Some(item);
+                }
+                progress = true;
+            }
+        }
+        if !progress {
+            return;
+        }
+    }
 }
 
 fn assert_accounted(tx: &Sender<u32>) {
@@ -108,10 +156,7 @@ fn a_receive_wakes_a_waiting_sender() {
         let mut send = tx.send(1);
         let first = poll_with(&mut send, &flag);
         let rx = receiver.join().unwrap();
-        if first.is_pending() {
-            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
-            assert_eq!(poll_with(&mut send, &flag), Poll::Ready(Ok(())));
-        }
+        assert_eq!(woken_then_ready(&mut send, &flag, first), Ok(()));
         drop(send);
         assert_eq!(rx.try_recv(), Ok(1));
         let s = tx.stats();
@@ -135,26 +180,15 @@ fn two_releases_wake_two_waiting_senders() {
         });
         let flags = [Arc::new(Flag::default()), Arc::new(Flag::default())];
         let mut sends = [tx.send(10), tx.send(11)];
-        let mut done = [false, false];
+        let mut done = [None, None];
         for i in 0..2 {
-            done[i] = poll_with(&mut sends[i], &flags[i]).is_ready();
+            done[i] = ready(poll_with(&mut sends[i], &flags[i]));
         }
         let rx = receiver.join().unwrap();
-        // Everything released: keep polling the woken senders until none
-        // is woken. A sender still pending then lost its wake-up.
-        loop {
-            let mut progress = false;
-            for i in 0..2 {
-                if !done[i] && flags[i].0.swap(false, Ordering::SeqCst) {
-                    done[i] = poll_with(&mut sends[i], &flags[i]).is_ready();
-                    progress = true;
-                }
-            }
-            if !progress {
-                break;
-            }
-        }
-        assert_eq!(done, [true, true], "lost wake-up");
+        // Everything released: a sender still pending once none is woken
+        // lost its wake-up.
+        settle(&mut sends, &flags, &mut done);
+        assert_eq!(done, [Some(Ok(())), Some(Ok(()))], "lost wake-up");
         drop(sends);
         let mut got = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
         got.sort_unstable();
@@ -187,8 +221,7 @@ fn a_woken_sender_passes_the_wake_up_to_one_registering_meanwhile() {
         let tx_late: &'static Sender<u32> = Box::leak(Box::new(tx.clone()));
         let woken_flag = Arc::new(Flag::default());
         let mut woken = tx.send(10);
-        let mut woken_done = poll_with(&mut woken, &woken_flag).is_ready();
-        assert!(!woken_done);
+        assert!(poll_with(&mut woken, &woken_flag).is_pending());
         let receiver = thread::spawn(move || {
             assert!(rx.try_recv().is_ok());
             assert!(rx.try_recv().is_ok());
@@ -199,30 +232,19 @@ fn a_woken_sender_passes_the_wake_up_to_one_registering_meanwhile() {
             let flag = Arc::clone(&late_flag);
             thread::spawn(move || {
                 let mut late = tx_late.send(11);
-                let done = poll_with(&mut late, &flag).is_ready();
+                let done = ready(poll_with(&mut late, &flag));
                 (late, done)
             })
         };
         // Woken or not, poll once more while `late` registers.
-        woken_done = poll_with(&mut woken, &woken_flag).is_ready();
+        let woken_done = ready(poll_with(&mut woken, &woken_flag));
         let rx = receiver.join().unwrap();
-        let (mut late, mut late_done) = registering.join().unwrap();
-        loop {
-            let mut progress = false;
-            if !woken_done && woken_flag.0.swap(false, Ordering::SeqCst) {
-                woken_done = poll_with(&mut woken, &woken_flag).is_ready();
-                progress = true;
-            }
-            if !late_done && late_flag.0.swap(false, Ordering::SeqCst) {
-                late_done = poll_with(&mut late, &late_flag).is_ready();
-                progress = true;
-            }
-            if !progress {
-                break;
-            }
-        }
-        assert_eq!((woken_done, late_done), (true, true), "lost wake-up");
-        drop((woken, late));
+        let (late, late_done) = registering.join().unwrap();
+        let mut sends = [woken, late];
+        let mut done = [woken_done, late_done];
+        settle(&mut sends, &[woken_flag, late_flag], &mut done);
+        assert_eq!(done, [Some(Ok(())), Some(Ok(()))], "lost wake-up");
+        drop(sends);
         let mut got = [rx.try_recv().unwrap(), rx.try_recv().unwrap()];
         got.sort_unstable();
         assert_eq!(got, [10, 11]);
@@ -240,16 +262,7 @@ fn a_dropped_permit_wakes_a_waiting_reserver() {
         let mut reserve = tx.reserve();
         let first = poll_with(&mut reserve, &flag);
         dropper.join().unwrap();
-        let permit = match first {
-            Poll::Ready(permit) => permit.unwrap(),
-            Poll::Pending => {
-                assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
-                match poll_with(&mut reserve, &flag) {
-                    Poll::Ready(permit) => permit.unwrap(),
-                    Poll::Pending => panic!("woken but no slot"),
-                }
-            }
-        };
+        let permit = woken_then_ready(&mut reserve, &flag, first).unwrap();
         drop(reserve);
         permit.send(7);
         assert_eq!(rx.try_recv(), Ok(7));
@@ -314,12 +327,7 @@ fn a_send_wakes_a_waiting_receiver() {
         let mut recv = rx.recv();
         let first = poll_with(&mut recv, &flag);
         let tx = sender.join().unwrap();
-        if first.is_pending() {
-            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
-            assert_eq!(poll_with(&mut recv, &flag), Poll::Ready(Some(1)));
-        } else {
-            assert_eq!(first, Poll::Ready(Some(1)));
-        }
+        assert_eq!(woken_then_ready(&mut recv, &flag, first), Some(1));
         drop(recv);
         let s = tx.stats();
         assert_eq!((s.sent, s.received, s.len, s.reserved), (1, 1, 0, 0));
@@ -335,16 +343,12 @@ fn a_send_wakes_a_waiting_stream() {
             tx
         });
         let flag = Arc::new(Flag::default());
-        let waker = Waker::from(Arc::clone(&flag));
-        let mut cx = Context::from_waker(&waker);
-        let first = Pin::new(&mut rx).poll_next(&mut cx);
+        // `next` polls the stream (`poll_next`): the listener it registers
+        // is the `Receiver`'s.
+        let mut next = rx.next();
+        let first = poll_with(&mut next, &flag);
         let tx = sender.join().unwrap();
-        if first.is_pending() {
-            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
-            assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(Some(1)));
-        } else {
-            assert_eq!(first, Poll::Ready(Some(1)));
-        }
+        assert_eq!(woken_then_ready(&mut next, &flag, first), Some(1));
         let s = tx.stats();
         assert_eq!((s.sent, s.received, s.len), (1, 1, 0));
     });
@@ -365,28 +369,13 @@ fn two_sends_wake_two_waiting_receivers() {
         let mut recvs = [rx.recv(), rx.recv()];
         let mut got = [None, None];
         for i in 0..2 {
-            if let Poll::Ready(item) = poll_with(&mut recvs[i], &flags[i]) {
-                got[i] = item;
-            }
+            got[i] = ready(poll_with(&mut recvs[i], &flags[i]));
         }
         let tx = sender.join().unwrap();
-        // Everything sent: keep polling the woken receivers until none is
-        // woken. A receiver still pending then lost its wake-up.
-        loop {
-            let mut progress = false;
-            for i in 0..2 {
-                if got[i].is_none() && flags[i].0.swap(false, Ordering::SeqCst) {
-                    if let Poll::Ready(item) = poll_with(&mut recvs[i], &flags[i]) {
-                        got[i] = item;
-                    }
-                    progress = true;
-                }
-            }
-            if !progress {
-                break;
-            }
-        }
-        let mut got = got.map(|item| item.expect("lost wake-up"));
+        // Everything sent: a receiver still pending once none is woken
+        // lost its wake-up.
+        settle(&mut recvs, &flags, &mut got);
+        let mut got = got.map(|item| item.flatten().expect("lost wake-up"));
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
         drop(recvs);
@@ -404,12 +393,7 @@ fn the_last_sender_going_wakes_a_waiting_receiver() {
         let mut recv = rx.recv();
         let first = poll_with(&mut recv, &flag);
         sender.join().unwrap();
-        if first.is_pending() {
-            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
-            assert_eq!(poll_with(&mut recv, &flag), Poll::Ready(None));
-        } else {
-            assert_eq!(first, Poll::Ready(None));
-        }
+        assert_eq!(woken_then_ready(&mut recv, &flag, first), None);
     });
 }
 
@@ -426,12 +410,7 @@ fn a_permit_send_wakes_a_drop_oldest_send_with_nothing_to_evict() {
         let mut send = tx.send(1);
         let first = poll_with(&mut send, &flag);
         sender.join().unwrap();
-        if first.is_pending() {
-            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
-            assert_eq!(poll_with(&mut send, &flag), Poll::Ready(Ok(())));
-        } else {
-            assert_eq!(first, Poll::Ready(Ok(())));
-        }
+        assert_eq!(woken_then_ready(&mut send, &flag, first), Ok(()));
         drop(send);
         assert_eq!(rx.try_recv(), Ok(1));
         assert_eq!(*log.lock().unwrap(), [(0, DropReason::Oldest)]);
@@ -460,12 +439,7 @@ fn an_eviction_wakes_a_drop_oldest_send_that_found_nothing_to_evict() {
         let mut send = tx.send(2);
         let first = poll_with(&mut send, &flag);
         let mut seen: Vec<u32> = evictor.join().unwrap().into_iter().collect();
-        if first.is_pending() {
-            assert!(flag.0.load(Ordering::SeqCst), "lost wake-up");
-            assert_eq!(poll_with(&mut send, &flag), Poll::Ready(Ok(())));
-        } else {
-            assert_eq!(first, Poll::Ready(Ok(())));
-        }
+        assert_eq!(woken_then_ready(&mut send, &flag, first), Ok(()));
         drop(send);
         seen.extend(std::iter::from_fn(|| rx.try_recv().ok()));
         seen.extend(log.lock().unwrap().iter().map(|(item, _)| *item));
