@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures_lite::{StreamExt, future, stream};
@@ -406,6 +407,43 @@ fn the_output_is_send_sync_and_unpin_for_any_send_items_and_results() {
     );
     fn check<S: Send + Sync + Unpin>() {}
     check::<sluicegate_fanio::FanOut<SendOnly, SendOnly>>();
+}
+
+#[test]
+fn the_input_is_dropped_once_it_has_ended_or_the_fan_out_is_cancelled() {
+    // Ended: the input is dropped by the time the output ends (checked
+    // while the output is still alive, so nothing else can be holding it).
+    let local = Local::new();
+    let token = Arc::new(());
+    let held = Arc::clone(&token);
+    let input = stream::iter(0..3u32).map(move |i| {
+        let _ = &held;
+        i
+    });
+    let out = fan_out(input, 2, &local.spawner(), |i| async move { i }).unwrap();
+    let got = local.run(async {
+        let mut out = out;
+        let mut got = Vec::new();
+        while let Some(r) = out.next().await {
+            got.push(r.unwrap());
+        }
+        assert_eq!(Arc::strong_count(&token), 1, "the input outlived its end");
+        got
+    });
+    assert_eq!(got.len(), 3);
+
+    // Cancelled while the input is pending: dropped by the time the cancel
+    // returns (its sender sees the channel closed).
+    let (tx, rx) = async_channel::unbounded::<u32>();
+    tx.try_send(0).unwrap();
+    let out = fan_out(rx, 2, &local.spawner(), |i| async move { i }).unwrap();
+    local.run(async {
+        let mut out = out;
+        assert_eq!(out.next().await.map(Result::unwrap), Some(0));
+        let cancelled = out.cancel().await;
+        assert!(tx.is_closed(), "the input outlived the cancel");
+        assert!(cancelled.stats.is_balanced(), "{:?}", cancelled.stats);
+    });
 }
 
 #[test]
