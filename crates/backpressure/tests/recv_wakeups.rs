@@ -6,10 +6,10 @@
 mod support;
 
 use std::pin::{Pin, pin};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures_util::Stream;
-use sluicegate_backpressure::Overflow;
+use sluicegate_backpressure::{Overflow, Receiver};
 use sluicegate_rt::ManualClock;
 use support::{Flag, assert_accounted, queue};
 
@@ -101,6 +101,34 @@ fn an_unpolled_stream_does_not_swallow_the_wake_up() {
         Pin::new(&mut stream_rx).poll_next(&mut Context::from_waker(&ws)),
         Poll::Ready(Some(4))
     );
+    assert_accounted(&tx);
+}
+
+#[test]
+fn a_notified_stream_left_unpolled_does_not_keep_another_stream_asleep() {
+    // A push skips the notification only when the one waiting stream is
+    // notified already; with two registered, one of them notified but
+    // not looking, the other must still be woken.
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    let mut idle = rx.clone();
+    let mut busy = rx;
+    let (fi, wi) = Flag::new();
+    let (fb, wb) = Flag::new();
+    let poll =
+        |s: &mut Receiver<u32>, w: &Waker| Pin::new(s).poll_next(&mut Context::from_waker(w));
+    assert!(poll(&mut idle, &wi).is_pending());
+    assert!(poll(&mut busy, &wb).is_pending());
+
+    tx.try_send(1).unwrap();
+    assert!(fi.take() && fb.take(), "every waiting stream is woken");
+    assert_eq!(poll(&mut busy, &wb), Poll::Ready(Some(1)));
+    // `busy` waits again; `idle` is still notified, and never polled.
+    assert!(poll(&mut busy, &wb).is_pending());
+    tx.try_send(2).unwrap();
+    assert!(fb.take(), "the waiting stream is woken");
+    assert_eq!(poll(&mut busy, &wb), Poll::Ready(Some(2)));
+    drop(idle);
     assert_accounted(&tx);
 }
 
