@@ -102,27 +102,51 @@
 //! the list: the notification reaches it) or the receiver's second pop
 //! sees the item.
 //!
+//! That is the one fence a message costs on the fast path; a pop costs
+//! none (the release of its slot is the read-modify-write the slot count
+//! needs anyway). The close needs no count: it notifies
+//! everyone unconditionally (rare), and a receiver registering after that
+//! finds the queue closed when it pops again. `tests/loom.rs` models both
+//! protocols; removing either fence or the re-check makes them fail.
+//!
 //! A notification takes the `Event`'s lock (event-listener 5.4 locks on
 //! every `notify`), and a receiver, once woken, stays counted until it
 //! runs: a producer that keeps sending in the meantime (on tokio, often
 //! until the queue is full, with the woken consumer waiting behind it)
 //! would lock once per item for nothing. So a push skips a kind when
-//! exactly one listener of it is counted and the `Event` has a notified
-//! listener ([`Event::is_notified`], one load): that one listener is
-//! notified already. (Not at capacity 1: there a second push must wait
-//! for a receive, so the skip almost never applies and the extra read
-//! cost up to 10% per message with four consumers.) With two or more counted it notifies as above, so a
-//! notified receiver that is never polled again (kept alive, not
-//! dropped) cannot keep another one asleep. The read is safe against a
-//! stale "notified": a receiver lowers `notified` (by dropping its fired
-//! listener) before it registers again and fences; if that fence comes
-//! first in the fences' total order the push reads the lowered value,
-//! otherwise the receiver's second pop sees the item. That is the one fence a message costs on the fast path;
-//! a pop costs none (the release of its slot is the read-modify-write the
-//! slot count needs anyway). The close needs no count: it notifies
-//! everyone unconditionally (rare), and a receiver registering after that
-//! finds the queue closed when it pops again. `tests/loom.rs` models both
-//! protocols; removing either fence or the re-check makes them fail.
+//! exactly one listener of it is counted and [`Event::is_notified`] (one
+//! load) says yes. (Not at capacity 1: there a second push must wait for
+//! a receive, so the skip almost never applies and the extra read cost up
+//! to 10% per message with four consumers.) Why no receiver is left
+//! asleep with an item queued:
+//!
+//! - Every listener that can sleep is counted (listen, then count), so
+//!   with one counted, any other listener in the list has not counted
+//!   yet: its fence comes after the push's, and its pop sees the item.
+//! - `is_notified` says yes when some listener in the list is notified,
+//!   and also when none is listed at all (event-listener stores
+//!   `usize::MAX` for "every listener notified", zero of zero included).
+//!   A notified listener's owner pops again (it polls the listener, then
+//!   pops before it registers again), or drops it, which passes the
+//!   notification on to the next unnotified listener (a `Recv`'s
+//!   notification is *additional*: always one more; a stream's brings
+//!   the notified count back to one). A counted receiver listed nowhere
+//!   has fired and pops again, or is being dropped.
+//! - With two or more counted the push notifies as above, so a notified
+//!   receiver that is never polled again (kept alive, not dropped) cannot
+//!   keep another one asleep.
+//! - A stale "notified" is harmless: a receiver lowers `notified` (its
+//!   fired listener leaves the list) before it registers again and
+//!   fences; if that fence comes first in the fences' total order the
+//!   push reads the lowered value, otherwise the receiver's second pop
+//!   sees the item.
+//!
+//! `tests/stress.rs` (`every_item_wakes_a_receiver_without_the_close`)
+//! hangs if the skip ignores `is_notified`, `tests/recv_wakeups.rs` fails
+//! if it ignores the count, and loom checks it where it can: its threads
+//! run event-listener (std atomics, not loom's) as one step, so its models
+//! see every interleaving of this protocol but never a stale read inside
+//! event-listener.
 //!
 //! # Counting without extra locked instructions
 //!

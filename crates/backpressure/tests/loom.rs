@@ -385,6 +385,52 @@ fn two_sends_wake_two_waiting_receivers() {
 }
 
 #[test]
+fn two_sends_wake_a_waiting_stream_and_a_waiting_recv() {
+    // Above capacity 1 a push skips notifying a kind whose one counted
+    // listener is notified already (`Core::wake_receivers`): a stream and a
+    // `Recv` wait on different events, one of each counted, and neither
+    // may be left pending with an item queued.
+    loom::model(|| {
+        let (tx, mut rx, _) = queue(2, Overflow::Block);
+        let other = rx.clone();
+        let sender = thread::spawn(move || {
+            tx.try_send(1).unwrap();
+            tx.try_send(2).unwrap();
+            tx
+        });
+        let flags = [Arc::new(Flag::default()), Arc::new(Flag::default())];
+        let mut recv = other.recv();
+        let mut next = rx.next();
+        let mut got = [
+            ready(poll_with(&mut recv, &flags[0])),
+            ready(poll_with(&mut next, &flags[1])),
+        ];
+        let tx = sender.join().unwrap();
+        // Everything sent: poll whichever was woken until none is.
+        loop {
+            let mut progress = false;
+            if got[0].is_none() && flags[0].0.swap(false, Ordering::SeqCst) {
+                got[0] = ready(poll_with(&mut recv, &flags[0]));
+                progress = true;
+            }
+            if got[1].is_none() && flags[1].0.swap(false, Ordering::SeqCst) {
+                got[1] = ready(poll_with(&mut next, &flags[1]));
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        let mut got = got.map(|item| item.flatten().expect("lost wake-up"));
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        drop(recv);
+        let s = tx.stats();
+        assert_eq!((s.sent, s.received, s.len), (2, 2, 0));
+    });
+}
+
+#[test]
 fn the_last_sender_going_wakes_a_waiting_receiver() {
     loom::model(|| {
         let (tx, rx, _) = queue(1, Overflow::Block);

@@ -4,7 +4,8 @@
 //! callback) or handed back, exactly once. (No timing is asserted.)
 
 use std::future::ready;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -276,5 +277,123 @@ fn streams_and_recv_futures_racing_lose_no_wake_up() {
             (s.sent, s.received, s.len),
             (all.len() as u64, all.len() as u64, 0)
         );
+    }
+}
+
+/// Receives until the queue closes, each item by one of four ways, chosen
+/// by `mode` and the round: a `recv()` driven to the end, the `Stream`, a
+/// `Recv` polled once and dropped mid-wait (its listener, perhaps
+/// notified, passes the wake-up on) before a `recv()` driven to the end,
+/// and a `Recv` polled once with another waker, left unpolled a moment,
+/// then driven. Every item is marked in `seen` and counted in `done`,
+/// which signals when `total` are in.
+fn mixed_consumer(
+    mut rx: sluicegate_backpressure::Receiver<u64>,
+    mode: u64,
+    seen: &[AtomicBool],
+    done: &(Mutex<u64>, Condvar),
+    total: u64,
+) {
+    use futures_util::StreamExt;
+    use std::future::Future;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let noop = Waker::from(Arc::new(Noop));
+    let other = rx.clone();
+    for round in 0u64.. {
+        let got = match (mode + round / 16) % 4 {
+            0 => block_on(rx.recv()),
+            1 => block_on(rx.next()),
+            way => {
+                let mut recv = Box::pin(other.recv());
+                match recv.as_mut().poll(&mut Context::from_waker(&noop)) {
+                    Poll::Ready(got) => got,
+                    Poll::Pending if way == 2 => {
+                        drop(recv);
+                        block_on(rx.recv())
+                    }
+                    Poll::Pending => {
+                        for _ in 0..round % 4 {
+                            thread::yield_now();
+                        }
+                        block_on(recv)
+                    }
+                }
+            }
+        };
+        let Some(item) = got else { return };
+        // No assertion here (a panic would leave the test waiting): a
+        // doubled item leaves another unseen once `total` are counted.
+        seen[item as usize].store(true, Ordering::Relaxed);
+        let mut received = done.0.lock().unwrap();
+        *received += 1;
+        if *received == total {
+            done.1.notify_all();
+        }
+    }
+}
+
+#[test]
+fn every_item_wakes_a_receiver_without_the_close() {
+    // Capacities 2..=8 (where a push may skip notifying a receiver that is
+    // notified already), 1..=4 producers and 1..=4 consumers mixing
+    // `recv()`, the `Stream` and abandoned or idle `Recv`s: every one of
+    // the 112 combinations. A sender stays alive until every item is in,
+    // so the close cannot rescue a receiver left asleep at the tail: a
+    // lost wake-up hangs this test (with one consumer, any lost wake-up
+    // does); a lost or doubled item fails it.
+    const PER: u64 = if cfg!(miri) { 10 } else { 300 };
+    for combination in 0..112u64 {
+        let capacity = 2 + (combination % 7) as usize;
+        let producers = 1 + combination % 4;
+        let consumers = 1 + combination / 4 % 4;
+        let total = producers * PER;
+        let (tx, rx) = sluicegate_backpressure::bounded::<u64>(capacity).unwrap();
+        let seen: Arc<Vec<AtomicBool>> =
+            Arc::new((0..total).map(|_| AtomicBool::new(false)).collect());
+        let done = Arc::new((Mutex::new(0u64), Condvar::new()));
+        let consumer_threads: Vec<_> = (0..consumers)
+            .map(|c| {
+                let (rx, seen, done) = (rx.clone(), Arc::clone(&seen), Arc::clone(&done));
+                thread::spawn(move || mixed_consumer(rx, c + combination, &seen, &done, total))
+            })
+            .collect();
+        drop(rx);
+        let producer_threads: Vec<_> = (0..producers)
+            .map(|p| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    for n in 0..PER {
+                        let item = p * PER + n;
+                        if n % 3 == 0 {
+                            if let Err(e) = tx.try_send(item) {
+                                block_on(tx.send(e.into_inner())).unwrap();
+                            }
+                        } else {
+                            block_on(tx.send(item)).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in producer_threads {
+            h.join().unwrap();
+        }
+        let mut received = done.0.lock().unwrap();
+        while *received < total {
+            received = done.1.wait(received).unwrap();
+        }
+        drop(received);
+        assert_eq!(tx.stats().len, 0);
+        drop(tx); // the close: consumers see `None`
+        for h in consumer_threads {
+            h.join().unwrap();
+        }
+        assert_eq!(*done.0.lock().unwrap(), total, "received exactly once each");
+        assert!(seen.iter().all(|s| s.load(Ordering::Relaxed)));
     }
 }
