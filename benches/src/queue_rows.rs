@@ -265,6 +265,26 @@ impl<Q: Queue> Transfer<Q> {
     }
 }
 
+/// Awaits every producer, then every consumer (spawned tasks' handles):
+/// what the consumers received together.
+pub async fn gather<P, C>(
+    producers: impl IntoIterator<Item = P>,
+    consumers: impl IntoIterator<Item = C>,
+) -> Tally
+where
+    P: Future<Output = ()>,
+    C: Future<Output = Tally>,
+{
+    for p in producers {
+        p.await;
+    }
+    let mut total = Tally::default();
+    for c in consumers {
+        total.merge(c.await);
+    }
+    total
+}
+
 /// The executor the producers and consumers run on, built once.
 #[derive(Debug)]
 pub enum Exec {
@@ -336,30 +356,19 @@ impl Exec {
             Self::Tokio(rt) => {
                 let consumers: Vec<_> = consumers.into_iter().map(|c| rt.spawn(c)).collect();
                 let producers: Vec<_> = producers.into_iter().map(|p| rt.spawn(p)).collect();
-                rt.block_on(async {
-                    for p in producers {
-                        p.await.expect("producer task");
-                    }
-                    let mut total = Tally::default();
-                    for c in consumers {
-                        total.merge(c.await.expect("consumer task"));
-                    }
-                    total
-                })
+                rt.block_on(gather(
+                    producers
+                        .into_iter()
+                        .map(|p| async { p.await.expect("producer task") }),
+                    consumers
+                        .into_iter()
+                        .map(|c| async { c.await.expect("consumer task") }),
+                ))
             }
             Self::Smol(ex) => {
                 let consumers: Vec<_> = consumers.into_iter().map(|c| ex.spawn(c)).collect();
                 let producers: Vec<_> = producers.into_iter().map(|p| ex.spawn(p)).collect();
-                smol::block_on(async {
-                    for p in producers {
-                        p.await;
-                    }
-                    let mut total = Tally::default();
-                    for c in consumers {
-                        total.merge(c.await);
-                    }
-                    total
-                })
+                smol::block_on(gather(producers, consumers))
             }
         };
         (start.elapsed(), tally)

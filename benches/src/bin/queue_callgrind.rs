@@ -41,7 +41,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use sluicegate_benches::queue_rows::{
-    AsyncChannel, Queue, SHAPES, Sluicegate, Tally, Timed, Transfer, Untimed,
+    AsyncChannel, Queue, SHAPES, Sluicegate, Tally, Timed, Transfer, Untimed, gather,
 };
 
 /// Runs the transfer to completion on `executor` (single-threaded); what
@@ -67,14 +67,15 @@ fn run<Q: Queue>(executor: &str, transfer: Transfer<Q>) -> Tally {
                     .into_iter()
                     .map(tokio::task::spawn_local)
                     .collect();
-                for p in producers {
-                    p.await.expect("producer completes");
-                }
-                let mut total = Tally::default();
-                for c in consumers {
-                    total.merge(c.await.expect("consumer completes"));
-                }
-                total
+                gather(
+                    producers
+                        .into_iter()
+                        .map(|p| async { p.await.expect("producer completes") }),
+                    consumers
+                        .into_iter()
+                        .map(|c| async { c.await.expect("consumer completes") }),
+                )
+                .await
             })
         }
         "smol" => {
@@ -82,14 +83,7 @@ fn run<Q: Queue>(executor: &str, transfer: Transfer<Q>) -> Tally {
             futures_lite::future::block_on(ex.run(async {
                 let consumers: Vec<_> = consumers.into_iter().map(|c| ex.spawn(c)).collect();
                 let producers: Vec<_> = producers.into_iter().map(|p| ex.spawn(p)).collect();
-                for p in producers {
-                    p.await;
-                }
-                let mut total = Tally::default();
-                for c in consumers {
-                    total.merge(c.await);
-                }
-                total
+                gather(producers, consumers).await
             }))
         }
         other => panic!("unknown executor {other:?}: tokio or smol"),
