@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use sluicegate_pipeline::{Batch, CancelToken, Pipeline, TimerMode, batch, batch_hand_back};
 use sluicegate_rt::ManualClock;
-use support::{counted, ms, timed};
+use support::{counted, ms, recorded, timed};
 
 /// Runs `batch` over `items` (at their instants, open until `end`) and
 /// returns each batch with the virtual time it came out.
@@ -206,17 +206,13 @@ fn pipeline_batches_at_the_same_instants_as_the_adapter() {
         vec![(ms(0), 0u64), (ms(3), 3), (ms(7), 7), (ms(15), 15)],
         ms(50),
     );
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
+    let (seen, record) = recorded();
     let sink_clock = clock.clone();
     let summary = clock.block_on(
         Pipeline::<_, std::convert::Infallible>::source(input)
             .map(|x| async move { x })
             .batch(Batch::size(100).max_wait(ms(10)), clock.clone())
-            .sink(move |b: Vec<u64>| {
-                log.lock().unwrap().push((sink_clock.elapsed(), b));
-                async {}
-            })
+            .sink(move |b: Vec<u64>| record((sink_clock.elapsed(), b)))
             .unwrap()
             .run(CancelToken::new()),
     );
@@ -336,8 +332,7 @@ fn batches_of_loans(
 ) -> (Vec<(Duration, usize, usize)>, sluicegate_pipeline::Summary) {
     use sluicegate_pipeline::Loan;
     let clock = ManualClock::new();
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&out);
+    let (out, record) = recorded();
     let at = clock.clone();
     let input = timed(&clock, (0..6u64).map(|i| (ms(0), i)).collect(), ms(end));
     let runnable = Pipeline::<_, std::convert::Infallible>::source(input)
@@ -345,8 +340,7 @@ fn batches_of_loans(
         .batch(outer, clock.clone())
         .sink(move |loans: Vec<Loan<u64>>| {
             let items = loans.iter().map(|l| l.len()).sum();
-            log.lock().unwrap().push((at.elapsed(), loans.len(), items));
-            async {}
+            record((at.elapsed(), loans.len(), items))
         })
         .unwrap();
     let summary = clock.block_on(runnable.run(CancelToken::new()));
@@ -401,17 +395,13 @@ fn a_cooperative_yield_of_an_always_ready_source_arms_no_batch_timer() {
             armed: Arc::default(),
         };
         let at = clock.clone();
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&out);
+        let (out, record) = recorded();
         let runnable = Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(
             0..10_000u64,
         ))
         .map_sync(|x| x + 1)
         .batch(Batch::size(100).max_wait(ms(10)), sleeper.clone())
-        .sink(move |b: Vec<u64>| {
-            log.lock().unwrap().push((at.elapsed(), b.len()));
-            async {}
-        })
+        .sink(move |b: Vec<u64>| record((at.elapsed(), b.len())))
         .unwrap();
         let s = clock.block_on(runnable.run(CancelToken::new()));
         assert_eq!(s.delivered, 10_000);
@@ -434,16 +424,12 @@ fn a_batch_that_spans_two_yields_arms_its_timer() {
     // first yield arms nothing (the batch might fill in the next poll);
     // the second does, so `max_wait` is late by at most one poll.
     let clock = ManualClock::new();
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&out);
+    let (out, record) = recorded();
     let runnable =
         Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0u64..))
             .filter_sync(|x: &u64| x % 10_000 == 0)
             .batch(Batch::size(100).max_wait(ms(10)), clock.clone())
-            .sink(move |b: Vec<u64>| {
-                log.lock().unwrap().push(b);
-                async {}
-            })
+            .sink(move |b: Vec<u64>| record(b))
             .unwrap();
     let token = CancelToken::new();
     let mut run = pin!(runnable.run(token.clone()));
@@ -478,8 +464,7 @@ fn a_batch_after_a_lender_and_an_async_step_that_gives_each_loan_back_keeps_fill
     // by size at 3 ms), none closed `by_lender`.
     use sluicegate_pipeline::Loan;
     let clock = ManualClock::new();
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&out);
+    let (out, record) = recorded();
     let (at, sleeper) = (clock.clone(), clock.clone());
     let input = timed(&clock, (0..6u64).map(|i| (ms(0), i)).collect(), ms(50));
     let runnable = Pipeline::<_, std::convert::Infallible>::source(input)
@@ -492,10 +477,7 @@ fn a_batch_after_a_lender_and_an_async_step_that_gives_each_loan_back_keeps_fill
             }
         })
         .batch(Batch::size(3).max_wait(ms(20)), clock.clone())
-        .sink(move |lens: Vec<usize>| {
-            log.lock().unwrap().push((at.elapsed(), lens));
-            async {}
-        })
+        .sink(move |lens: Vec<usize>| record((at.elapsed(), lens)))
         .unwrap();
     let s = clock.block_on(runnable.run(CancelToken::new()));
     assert_eq!(*out.lock().unwrap(), [(ms(3), vec![2, 2, 2])]);
@@ -511,18 +493,14 @@ fn a_batch_after_a_lender_and_a_buffer_still_closes_when_the_lender_waits() {
     // without a timer does not hang.
     use sluicegate_pipeline::Loan;
     let clock = ManualClock::new();
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&out);
+    let (out, record) = recorded();
     let input = timed(&clock, (0..6u64).map(|i| (ms(0), i)).collect(), ms(50));
     let runnable = Pipeline::<_, std::convert::Infallible>::source(input)
         .batch_hand_back(Batch::size(2), clock.clone())
         .map_sync(|loan: Loan<u64>| loan)
         .buffer(2)
         .batch(Batch::size(3), clock.clone())
-        .sink(move |loans: Vec<Loan<u64>>| {
-            log.lock().unwrap().push(loans.len());
-            async {}
-        })
+        .sink(move |loans: Vec<Loan<u64>>| record(loans.len()))
         .unwrap();
     let s = clock.block_on(runnable.run(CancelToken::new()));
     assert_eq!(*out.lock().unwrap(), [1, 1, 1]);
@@ -539,16 +517,12 @@ fn a_batch_that_outgrows_its_buffer_mid_run_keeps_every_item_in_order() {
     // 10 000 items, and batches of 2 (elements of weight 2) into a batch
     // of 5 000 elements.
     let clock = ManualClock::new();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
+    let (seen, record) = recorded();
     let runnable =
         Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10_000u64))
             .map(|x| async move { x + 1 })
             .batch(Batch::size(10_000), clock.clone())
-            .sink(move |b: Vec<u64>| {
-                log.lock().unwrap().push(b);
-                async {}
-            })
+            .sink(move |b: Vec<u64>| record(b))
             .unwrap();
     let summary = clock.block_on(runnable.run(CancelToken::new()));
     let batches = seen.lock().unwrap().clone();
@@ -559,17 +533,13 @@ fn a_batch_that_outgrows_its_buffer_mid_run_keeps_every_item_in_order() {
     assert_eq!(summary.stages[2].input, 10_000);
     assert_eq!(summary.stages[2].batches, 1);
 
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
+    let (seen, record) = recorded();
     let runnable =
         Pipeline::<_, std::convert::Infallible>::source(futures_lite::stream::iter(0..10_000u64))
             .map_sync(|x| x + 1)
             .batch(Batch::size(2), clock.clone())
             .batch(Batch::size(5_000), clock.clone())
-            .sink(move |b: Vec<Vec<u64>>| {
-                log.lock().unwrap().push(b);
-                async {}
-            })
+            .sink(move |b: Vec<Vec<u64>>| record(b))
             .unwrap();
     let summary = clock.block_on(runnable.run(CancelToken::new()));
     let batches = seen.lock().unwrap().clone();

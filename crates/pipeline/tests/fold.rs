@@ -5,6 +5,8 @@
 //! and rejections inside a run; an async map whose futures sometimes wait;
 //! fail-fast, cancel and abort seen while the source is always ready.
 
+mod support;
+
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use sluicegate_pipeline::{
     Batch, CancelToken, ErrorPolicy, Outcome, Pipeline, StageStats, Summary,
 };
 use sluicegate_rt::ManualClock;
+use support::recorded;
 
 #[derive(Debug, PartialEq)]
 struct Bad(u64);
@@ -254,15 +257,11 @@ fn a_time_batch_closes_on_time_over_an_always_ready_source_in_a_pipeline() {
     // In virtual time an input that never waits is infinitely fast, so the
     // test polls the run by hand and moves the clock.
     let clock = ManualClock::new();
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&out);
+    let (out, record) = recorded();
     let runnable = Pipeline::<_, Bad>::source(futures_lite::stream::iter(0u64..))
         .map_sync(|x| x + 1)
         .batch(Batch::time(Duration::from_millis(10)), clock.clone())
-        .sink(move |batch: Vec<u64>| {
-            log.lock().unwrap().push(batch);
-            async {}
-        })
+        .sink(move |batch: Vec<u64>| record(batch))
         .unwrap();
     let token = CancelToken::new();
     let mut run = pin!(runnable.run(token.clone()));

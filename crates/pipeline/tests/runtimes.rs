@@ -158,6 +158,9 @@ mod tokio_rt {
             let s = Pipeline::<_, Infallible>::source(input)
                 .batch(
                     Batch::size(100).max_wait(Duration::from_millis(10)),
+                    // tokio's own timer is the point (the adapter under
+                    // test); the runtime is paused, so it runs in virtual
+                    // time and nothing waits in real time.
                     TokioSleeper,
                 )
                 .sink(move |b: Vec<u64>| {

@@ -18,6 +18,21 @@ use std::time::Duration;
 use futures_core::Stream;
 use sluicegate_rt::{BoxFuture, ManualClock};
 
+/// What a sink received, in order, and the sink that records it: pass
+/// `record` to `.sink(..)` as it is, or call it from a sink closure.
+pub fn recorded<T: Send + 'static>() -> (
+    Arc<Mutex<Vec<T>>>,
+    impl Fn(T) -> std::future::Ready<()> + Clone + Send + Sync + 'static,
+) {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&out);
+    let record = move |x| {
+        log.lock().unwrap().push(x);
+        std::future::ready(())
+    };
+    (out, record)
+}
+
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
