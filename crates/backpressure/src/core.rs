@@ -92,8 +92,8 @@
 //!   after its listener is gone (fired, or dropped with the future).
 //! - A push is followed by a `SeqCst` fence and a read of `recv_waiting`
 //!   ([`Core::pushed`]); only if it is non-zero does it notify: one more
-//!   `Recv` (an *additional* notification, which a dropped listener passes
-//!   on), and every waiting stream (a stream's listener lives in the
+//!   `Recv` (an *additional* notification, which a dropped listener hands
+//!   on if an item is queued), and every waiting stream (a stream's listener lives in the
 //!   `Receiver`, which may sit unpolled in a `select!`; notifying them all
 //!   keeps such a receiver from swallowing the wake-up, as async-channel
 //!   does).
@@ -110,43 +110,72 @@
 //! protocols; removing either fence or the re-check makes them fail.
 //!
 //! A notification takes the `Event`'s lock (event-listener 5.4 locks on
-//! every `notify`), and a receiver, once woken, stays counted until it
-//! runs: a producer that keeps sending in the meantime (on tokio, often
-//! until the queue is full, with the woken consumer waiting behind it)
-//! would lock once per item for nothing. So a push skips a kind when
-//! exactly one listener of it is counted and [`Event::is_notified`] (one
-//! load) says yes. (Not at capacity 1: there a second push must wait for
-//! a receive, so the skip almost never applies and the extra read cost up
-//! to 10% per message with four consumers.) Why no receiver is left
-//! asleep with an item queued:
+//! every `notify`, even one that reaches nobody), and a receiver, once
+//! woken, stays counted until it runs: a producer that keeps sending in
+//! the meantime (on tokio, often until the queue is full, with the woken
+//! consumer waiting behind it) would lock once per item for nothing. So a
+//! push skips the lock when the notification could reach nobody new:
 //!
-//! - Every listener that can sleep is counted (listen, then count), so
-//!   with one counted, any other listener in the list has not counted
-//!   yet: its fence comes after the push's, and its pop sees the item.
-//! - `is_notified` says yes when some listener in the list is notified,
-//!   and also when none is listed at all (event-listener stores
+//! - **`Recv`s: when every counted one is notified already.**
+//!   `recv_notified` counts the notifications pushes gave to `recv_ops`
+//!   listeners (what `notify` returns) and not yet taken back; a
+//!   listener takes its notification back when it fires, and when it is
+//!   discarded while notified (its future took an item with its own pop,
+//!   saw the close, or was dropped). A push skips when `recv_notified >=`
+//!   the count of waiting `Recv`s ([`Core::recvs_all_notified`]), which is
+//!   exactly when an additional notification would find no unnotified
+//!   listener among the counted ones. With four consumers, several are
+//!   counted for nearly every push, and before this count every push
+//!   locked (as async-channel's does); now a push locks only while some
+//!   waiting consumer has not been woken.
+//! - **Streams: above capacity 1, when exactly one is counted and
+//!   [`Event::is_notified`] (one load) says yes.** (Not at capacity 1:
+//!   there a second push must wait for a receive, so the skip almost never
+//!   applies and the extra read cost up to 10% per message with four
+//!   consumers.)
+//!
+//! Why no receiver is left asleep with an item queued:
+//!
+//! - Every listener that can sleep is counted (listen, then count), so a
+//!   listener not counted when the push reads the counts has its fence
+//!   after the push's, and its pop sees the item.
+//! - `Recv`s. A listener takes its notification back (`recv_notified`)
+//!   *before* it is uncounted (`recv_waiting`), and a push reads
+//!   `recv_waiting` first: a notification the push counts belongs to a
+//!   listener still counted, or to one counted after the push's read.
+//!   event-listener notifies in the order listeners registered, so a
+//!   notification of a later listener means every earlier unnotified one
+//!   was notified first. So `recv_notified >= recvs` means every counted
+//!   listener is notified, and a notified one polls again (then pops), or
+//!   is discarded. Discarded while notified, it hands the notification on
+//!   if an item is queued ([`Core::pass_recv_on`]: take back, fence, read
+//!   the queue; the push's read of the counts is the other half). The
+//!   count lags event-listener (raised after `notify` returns, so the
+//!   listener may take it back first and the count dip below zero): that
+//!   only makes pushes notify more. The close's notifications are not
+//!   counted at all, for the same reason.
+//! - A `Recv` that is notified and never polled again (kept alive, not
+//!   dropped) is one notified listener among the counted: any other
+//!   waiting `Recv` is unnotified, so the next push notifies it.
+//! - Streams. `is_notified` says yes when some listener in the list is
+//!   notified, and also when none is listed at all (event-listener stores
 //!   `usize::MAX` for "every listener notified", zero of zero included).
-//!   A notified listener's owner pops again (it polls the listener, then
+//!   A notified stream's owner pops again (it polls the listener, then
 //!   pops before it registers again), or drops it, which passes the
-//!   notification on to the next unnotified listener (a `Recv`'s
-//!   notification is *additional*: always one more; a stream's brings
-//!   the notified count back to one). A counted receiver listed nowhere
-//!   has fired and pops again, or is being dropped.
-//! - With two or more counted the push notifies as above, so a notified
-//!   receiver that is never polled again (kept alive, not dropped) cannot
-//!   keep another one asleep.
-//! - A stale "notified" is harmless: a receiver lowers `notified` (its
-//!   fired listener leaves the list) before it registers again and
-//!   fences; if that fence comes first in the fences' total order the
-//!   push reads the lowered value, otherwise the receiver's second pop
-//!   sees the item.
+//!   notification on (a stream's brings the notified count back to one).
+//!   With two or more counted every push notifies them all. A stale
+//!   "notified" is harmless: a receiver lowers `notified` (its fired
+//!   listener leaves the list) before it registers again and fences; if
+//!   that fence comes first in the fences' total order the push reads the
+//!   lowered value, otherwise the receiver's second pop sees the item.
 //!
 //! `tests/stress.rs` (`every_item_wakes_a_receiver_without_the_close`)
-//! hangs if the skip ignores `is_notified`, `tests/recv_wakeups.rs` fails
-//! if it ignores the count, and loom checks it where it can: its threads
-//! run event-listener (std atomics, not loom's) as one step, so its models
-//! see every interleaving of this protocol but never a stale read inside
-//! event-listener.
+//! hangs if a skip ignores whether the listener is notified,
+//! `tests/recv_wakeups.rs` fails if the stream skip ignores the count or
+//! a `Recv` does not take its notification back, and loom checks the
+//! protocol where it can: its threads run event-listener (std atomics,
+//! not loom's) as one step, so its models see every interleaving of this
+//! protocol but never a stale read inside event-listener.
 //!
 //! # Counting without extra locked instructions
 //!
@@ -180,7 +209,7 @@ use std::fmt;
 use std::task::{Context, Poll};
 
 use concurrent_queue::{ConcurrentQueue, PopError};
-use event_listener::{Event, EventListener, IntoNotification};
+use event_listener::{Event, EventListener, IntoNotification, Listener};
 
 use crate::policy::{DropReason, Overflow};
 use crate::stats::{Counters, Stats};
@@ -216,6 +245,11 @@ struct SlotWord {
     /// ([`RECV_ONE`] each), `stream_ops` ones above ([`STREAM_ONE`] each).
     /// Read by every push (see the module docs).
     recv_waiting: Padded<AtomicU64>,
+    /// Notifications given to `recv_ops` listeners by pushes and not yet
+    /// taken back (a listener that fired, or was discarded while
+    /// notified): a wrapping `i64`, which may dip below zero for a moment
+    /// (see [`Core::recvs_all_notified`]).
+    recv_notified: Padded<AtomicU64>,
 }
 
 /// Capacities up to this get a preallocated ring
@@ -338,6 +372,7 @@ impl<T> Core<T> {
                 word: AtomicU64::new(0),
                 waiting: Padded(AtomicUsize::new(0)),
                 recv_waiting: Padded(AtomicU64::new(0)),
+                recv_notified: Padded(AtomicU64::new(0)),
             }),
             high_watermark: Padded(AtomicUsize::new(0)),
             senders: AtomicUsize::new(1),
@@ -540,20 +575,37 @@ impl<T> Core<T> {
     }
 
     /// Wakes one more waiting `Recv` and every waiting stream, as
-    /// `recv_waiting` (`waiting`) says there are; above capacity 1, skips
-    /// an `Event` whose one counted listener is notified already (see the
-    /// module docs).
+    /// `recv_waiting` (`waiting`) says there are. Skips the `Recv`s when
+    /// every counted one is notified already, and, above capacity 1, the
+    /// streams when their one counted listener is (see the module docs).
     #[cold]
     fn wake_receivers(&self, waiting: u64) {
-        // The fence in `pushed` already orders the push before these.
+        // The fence in `pushed` (or in `pass_recv_on`) already orders the
+        // push before these.
         let recvs = waiting & (STREAM_ONE - 1);
-        if recvs != 0 && !(recvs == 1 && self.skip_notified(&self.recv_ops)) {
-            self.recv_ops.notify(1.additional().relaxed());
+        if recvs != 0 && !self.recvs_all_notified(recvs) {
+            let notified = self.recv_ops.notify(1.additional().relaxed());
+            if notified != 0 {
+                self.slot
+                    .recv_notified
+                    .fetch_add(notified as u64, Ordering::SeqCst);
+            }
         }
         let streams = waiting >> STREAM_SHIFT;
         if streams != 0 && !(streams == 1 && self.skip_notified(&self.stream_ops)) {
             self.stream_ops.notify(usize::MAX.relaxed());
         }
+    }
+
+    /// Whether each of the `recvs` counted `Recv` listeners is notified
+    /// already, so that one more additional notification would reach none
+    /// of them (see the module docs). `recv_notified` lags behind
+    /// event-listener (raised after `notify` returns, so a fired listener
+    /// may lower it first): read as an `i64`, a count below zero never
+    /// says yes.
+    fn recvs_all_notified(&self, recvs: u64) -> bool {
+        // `recvs < 2^32`: the cast is exact.
+        self.slot.recv_notified.load(Ordering::SeqCst) as i64 >= recvs as i64
     }
 
     /// Whether a push may skip notifying `ops`, whose one counted listener
@@ -624,14 +676,26 @@ impl<T> Core<T> {
                     if std::pin::Pin::new(l).poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    self.stop_recv(listener, kind);
+                    // Fired: its notification is used up (take it back
+                    // before the listener is uncounted, see
+                    // `recvs_all_notified`). A notification from the close
+                    // was never counted: the count dips, which only makes
+                    // pushes notify more.
+                    *listener = None;
+                    if kind == RecvKind::Future {
+                        self.slot.recv_notified.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    self.slot
+                        .recv_waiting
+                        .fetch_sub(kind.one(), Ordering::SeqCst);
                 }
             }
         }
     }
 
-    /// Drops a receiver's listener (a `Recv` listener that was notified
-    /// passes the notification on to the next one), then uncounts it.
+    /// Drops a receiver's listener, then uncounts it. A `Recv` listener
+    /// that was notified hands its notification back
+    /// ([`pass_recv_on`](Self::pass_recv_on)).
     #[inline]
     pub(crate) fn stop_recv(&self, listener: &mut Option<EventListener>, kind: RecvKind) {
         // Inline check, out-of-line drop: a receiver that never waited
@@ -643,10 +707,51 @@ impl<T> Core<T> {
 
     /// The slow half of [`stop_recv`](Self::stop_recv).
     fn drop_recv_listener(&self, listener: &mut Option<EventListener>, kind: RecvKind) {
-        *listener = None;
+        // A push may notify this listener just before it is discarded;
+        // loom sees no race on this crate's atomics here to switch at
+        // (the discard is event-listener's), so under loom, yield.
+        #[cfg(sluicegate_loom)]
+        loom::thread::yield_now();
+        let Some(l) = listener.take() else { return };
+        match kind {
+            // Streams keep event-listener's own hand-on (a dropped
+            // notified listener notifies another if none is): they are all
+            // notified at once, and not counted in `recv_notified`.
+            RecvKind::Stream => drop(l),
+            RecvKind::Future => {
+                if l.discard() {
+                    self.slot.recv_notified.fetch_sub(1, Ordering::SeqCst);
+                    self.slot.recv_waiting.fetch_sub(RECV_ONE, Ordering::SeqCst);
+                    self.pass_recv_on();
+                    return;
+                }
+            }
+        }
         self.slot
             .recv_waiting
             .fetch_sub(kind.one(), Ordering::SeqCst);
+    }
+
+    /// A `Recv` listener was discarded while notified (its future took an
+    /// item by its own re-check, saw the close, or was dropped): if an
+    /// item is queued and receivers wait, the notification goes to the
+    /// next one, as event-listener's drop would pass it on, but counted.
+    ///
+    /// The other half of a push's Dekker pair: the notification was taken
+    /// back (`recv_notified`, `recv_waiting`), then a fence, then the
+    /// queue is read; a push reads both counts after its own fence. So
+    /// either the push saw the counts lowered (and notifies if some
+    /// counted listener is not notified) or this call sees its item.
+    #[cold]
+    fn pass_recv_on(&self) {
+        fence(Ordering::SeqCst);
+        if self.queue.is_empty() {
+            return;
+        }
+        let waiting = self.slot.recv_waiting.load(Ordering::SeqCst);
+        if waiting & (STREAM_ONE - 1) != 0 {
+            self.wake_receivers(waiting & (STREAM_ONE - 1));
+        }
     }
 
     /// A point where loom may switch threads. loom runs a call into

@@ -385,6 +385,35 @@ fn two_sends_wake_two_waiting_receivers() {
 }
 
 #[test]
+fn a_recv_dropped_while_a_send_notifies_it_hands_the_wake_up_on() {
+    // Two `Recv`s wait; one is dropped while a push notifies. Whichever
+    // comes first, the other must be woken for the item: the push
+    // notifies it directly (the dropped one is gone or uncounted), or
+    // the dropped one, discarded while notified, hands its notification
+    // on (`Core::pass_recv_on`, which takes it back from
+    // `recv_notified`).
+    loom::model(|| {
+        let (tx, rx, _) = queue(2, Overflow::Block);
+        let flags = [Arc::new(Flag::default()), Arc::new(Flag::default())];
+        let mut dropped = rx.recv();
+        let mut kept = rx.recv();
+        assert!(poll_with(&mut dropped, &flags[0]).is_pending());
+        assert!(poll_with(&mut kept, &flags[1]).is_pending());
+        let sender = thread::spawn(move || {
+            tx.try_send(1).unwrap();
+            tx
+        });
+        drop(dropped);
+        let tx = sender.join().unwrap();
+        assert_eq!(
+            woken_then_ready(&mut kept, &flags[1], Poll::Pending),
+            Some(1)
+        );
+        assert_accounted(&tx);
+    });
+}
+
+#[test]
 fn two_sends_wake_a_waiting_stream_and_a_waiting_recv() {
     // Above capacity 1 a push skips notifying a kind whose one counted
     // listener is notified already (`Core::wake_receivers`): a stream and a

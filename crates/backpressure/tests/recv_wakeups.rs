@@ -60,6 +60,100 @@ fn a_dropped_recv_passes_its_wake_up_on() {
 }
 
 #[test]
+fn a_push_skips_the_lock_only_when_every_waiting_recv_is_notified() {
+    // Two `Recv`s wait; the first item notifies one, the second the
+    // other, and a third finds both notified: nobody more to wake. Once
+    // one of them has run and waits again, the next item must wake it:
+    // the notification it used is taken back, so it is not counted as
+    // notified any more.
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 8, Overflow::Block);
+    let (f1, w1) = Flag::new();
+    let (f2, w2) = Flag::new();
+    let mut cx1 = Context::from_waker(&w1);
+    let mut cx2 = Context::from_waker(&w2);
+    let mut r1 = pin!(rx.recv());
+    let mut r2 = pin!(rx.recv());
+    assert!(r1.as_mut().poll(&mut cx1).is_pending());
+    assert!(r2.as_mut().poll(&mut cx2).is_pending());
+    for item in 1..=3 {
+        tx.try_send(item).unwrap();
+    }
+    assert!(f1.take() && f2.take(), "one item per waiting `Recv`");
+    // r1 takes an item with its own pop (the notification is spent on it).
+    assert_eq!(r1.as_mut().poll(&mut cx1), Poll::Ready(Some(1)));
+    let mut r3 = pin!(rx.recv());
+    assert_eq!(r3.as_mut().poll(&mut cx1), Poll::Ready(Some(2)));
+    assert_eq!(r2.as_mut().poll(&mut cx2), Poll::Ready(Some(3)));
+    // Both wait again: each new item wakes one of them.
+    let mut r4 = pin!(rx.recv());
+    let mut r5 = pin!(rx.recv());
+    assert!(r4.as_mut().poll(&mut cx1).is_pending());
+    assert!(r5.as_mut().poll(&mut cx2).is_pending());
+    tx.try_send(4).unwrap();
+    assert!(
+        f1.take() && !f2.take(),
+        "the first item wakes the first waiter"
+    );
+    tx.try_send(5).unwrap();
+    assert!(f2.take(), "the second item wakes the second waiter");
+    assert_eq!(r4.as_mut().poll(&mut cx1), Poll::Ready(Some(4)));
+    assert_eq!(r5.as_mut().poll(&mut cx2), Poll::Ready(Some(5)));
+    assert_accounted(&tx);
+}
+
+#[test]
+fn a_recv_woken_for_an_item_someone_else_took_is_woken_by_the_next() {
+    // r1 is notified, but another receiver takes the item first: r1's
+    // listener has fired, it finds nothing and waits again. Its used
+    // notification must not still count as pending, or the next push
+    // would take r1 for notified and leave it asleep.
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    let (f1, w1) = Flag::new();
+    let mut cx1 = Context::from_waker(&w1);
+    let mut r1 = pin!(rx.recv());
+    assert!(r1.as_mut().poll(&mut cx1).is_pending());
+    tx.try_send(1).unwrap();
+    assert!(f1.take());
+    assert_eq!(rx.try_recv(), Ok(1), "another receiver is quicker");
+    assert!(
+        r1.as_mut().poll(&mut cx1).is_pending(),
+        "nothing left: waits again"
+    );
+    tx.try_send(2).unwrap();
+    assert!(f1.take(), "the next item wakes it");
+    assert_eq!(r1.as_mut().poll(&mut cx1), Poll::Ready(Some(2)));
+    assert_accounted(&tx);
+}
+
+#[test]
+fn a_dropped_notified_recv_wakes_nobody_when_nothing_is_queued() {
+    // The item r1 was woken for is gone (taken by another receiver): its
+    // notification is not handed to r2, which would only find nothing.
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    let (f1, w1) = Flag::new();
+    let (f2, w2) = Flag::new();
+    let mut r1 = Box::pin(rx.recv());
+    let mut r2 = pin!(rx.recv());
+    assert!(r1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
+    assert!(r2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+    tx.try_send(1).unwrap();
+    assert!(f1.take() && !f2.take());
+    assert_eq!(rx.try_recv(), Ok(1));
+    drop(r1);
+    assert!(!f2.take(), "nothing queued: nobody to wake");
+    tx.try_send(2).unwrap();
+    assert!(f2.take(), "the next item wakes the waiter left");
+    assert_eq!(
+        r2.as_mut().poll(&mut Context::from_waker(&w2)),
+        Poll::Ready(Some(2))
+    );
+    assert_accounted(&tx);
+}
+
+#[test]
 fn an_unpolled_stream_does_not_swallow_the_wake_up() {
     // A `Receiver` polled as a `Stream` keeps its listener between polls
     // (it may sit in a `select!` that went elsewhere): every waiting
