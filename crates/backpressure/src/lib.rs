@@ -96,7 +96,7 @@
 //! took a slot wakes the next one while slots remain free, so a waiting
 //! sender is woken once per slot it can take rather than once per item
 //! received. A push wakes a receiver only if one is registered as waiting
-//! (and not when the one that waits has been woken already).
+//! (and not when every one that waits has been woken already).
 //! So a send is either complete or not begun when its future is dropped,
 //! and a permit is simply a slot taken early. `DropOldest` evicts by
 //! popping the queue and passes the evicted item's slot straight to the new
@@ -141,9 +141,10 @@
 //! compare-and-swap and an atomic add per item (the slot count): on one
 //! thread it still runs fewer instructions than async-channel, but with
 //! several producers on several cores that count's cache line moves on
-//! every message, and the multi-producer shapes measure up to 1.3-1.7x
-//! async-channel's time per message on two cores (single producer: at or
-//! below it; see the repository's docs/benchmarks.md). A send that has to
+//! every message: four producers into one consumer measure up to 1.1-1.4x
+//! async-channel's time per message on two cores at capacity 1024 (one
+//! producer, or four producers and four consumers: mostly at or below it;
+//! see the repository's docs/benchmarks.md). A send that has to
 //! wait reads the clock twice (for [`Stats::blocked`]):
 //! at capacity 1, where every send waits, that is the bulk of its cost
 //! over async-channel; [`Builder::time_blocked`]`(false)` turns those
