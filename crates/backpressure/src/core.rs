@@ -143,13 +143,18 @@
 //!   *before* it is uncounted (`recv_waiting`), and a push reads
 //!   `recv_waiting` first: a notification the push counts belongs to a
 //!   listener still counted, or to one counted after the push's read.
-//!   event-listener notifies in the order listeners registered, so a
-//!   notification of a later listener means every earlier unnotified one
-//!   was notified first. So `recv_notified >= recvs` means every counted
-//!   listener is notified, and a notified one polls again (then pops), or
-//!   is discarded. Discarded while notified, it hands the notification on
-//!   if an item is queued ([`Core::pass_recv_on`]: take back, fence, read
-//!   the queue; the push's read of the counts is the other half). The
+//!   event-listener notifies in the order listeners were *listed*, which
+//!   is not the order they were *counted*: a listener listed first and
+//!   counted late can take a notification meant for one counted earlier.
+//!   So `recv_notified >= recvs` means every counted listener is
+//!   notified, or some notified listener was not yet counted when the push
+//!   read the count. That one's fence comes after the push's, so its
+//!   re-check pops an item while its listener is notified, and a listener
+//!   discarded while notified (an item taken by its own pop, the close
+//!   seen, or the future dropped) hands the notification on if an item is
+//!   queued ([`Core::pass_recv_on`]: take back, fence, read the queue; the
+//!   push's read of the counts is the other half). A counted, notified
+//!   listener polls again (then pops), or is discarded the same way. The
 //!   count lags event-listener (raised after `notify` returns, so the
 //!   listener may take it back first and the count dip below zero): that
 //!   only makes pushes notify more. The close's notifications are not
@@ -169,7 +174,11 @@
 //!   that fence comes first in the fences' total order the push reads the
 //!   lowered value, otherwise the receiver's second pop sees the item.
 //!
-//! `tests/stress.rs` (`every_item_wakes_a_receiver_without_the_close`)
+//! The fence in `pass_recv_on` and the order "take back, then uncount"
+//! are argued, not tested: the interleavings that need them take three
+//! `Recv`s and two pushes, beyond the loom models (and loom cannot show a
+//! stale read inside concurrent-queue). `tests/stress.rs`
+//! (`every_item_wakes_a_receiver_without_the_close`)
 //! hangs if a skip ignores whether the listener is notified,
 //! `tests/recv_wakeups.rs` fails if the stream skip ignores the count or
 //! a `Recv` does not take its notification back, and loom checks the
@@ -247,8 +256,11 @@ struct SlotWord {
     recv_waiting: Padded<AtomicU64>,
     /// Notifications given to `recv_ops` listeners by pushes and not yet
     /// taken back (a listener that fired, or was discarded while
-    /// notified): a wrapping `i64`, which may dip below zero for a moment
-    /// (see [`Core::recvs_all_notified`]).
+    /// notified): a wrapping `i64`. It may dip below zero for a moment (it
+    /// is raised after `notify` returns), and stays below zero after the
+    /// close, whose notifications are not counted but are taken back; a
+    /// low count only makes pushes notify more (see
+    /// [`Core::recvs_all_notified`]).
     recv_notified: Padded<AtomicU64>,
 }
 

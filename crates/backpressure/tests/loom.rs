@@ -523,3 +523,47 @@ fn an_eviction_wakes_a_drop_oldest_send_that_found_nothing_to_evict() {
         assert_accounted(&tx);
     });
 }
+
+#[test]
+fn a_recv_counted_late_hands_on_the_wake_up_a_push_skipped() {
+    // `late` (thread) listens before `early` (main) but
+    // counts after it: a push that reads the counts in between notifies
+    // `late` (the oldest unnotified listener) for `early`'s count, and
+    // the next push reads recv_notified (1) >= recvs (1) and skips while
+    // `early`, counted, is unnotified. Only `late`'s hand-on (its own pop
+    // takes an item while its listener is notified: discard ->
+    // `pass_recv_on`) then wakes `early`.
+    loom::model(|| {
+        let (tx, rx, _) = queue(2, Overflow::Block);
+        // The thread hands its pending `Recv` back, so the receiver it
+        // borrows must outlive the thread: leaked (one per iteration).
+        let rx_late: &'static Receiver<u32> = Box::leak(Box::new(rx.clone()));
+        let late_flag = Arc::new(Flag::default());
+        let late_thread = {
+            let flag = Arc::clone(&late_flag);
+            thread::spawn(move || {
+                let mut late = rx_late.recv();
+                let done = ready(poll_with(&mut late, &flag));
+                (late, done)
+            })
+        };
+        let sender = thread::spawn(move || {
+            tx.try_send(1).unwrap();
+            tx.try_send(2).unwrap();
+            tx
+        });
+        let early_flag = Arc::new(Flag::default());
+        let mut early = rx.recv();
+        let early_done = ready(poll_with(&mut early, &early_flag));
+        let tx = sender.join().unwrap();
+        let (late, late_done) = late_thread.join().unwrap();
+        let mut recvs = [early, late];
+        let mut got = [early_done, late_done];
+        settle(&mut recvs, &[early_flag, late_flag], &mut got);
+        let mut got = got.map(|item| item.flatten().expect("lost wake-up"));
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        drop(recvs);
+        assert_accounted(&tx);
+    });
+}
