@@ -688,18 +688,11 @@ impl<T> Core<T> {
                     if std::pin::Pin::new(l).poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    // Fired: its notification is used up (take it back
-                    // before the listener is uncounted, see
-                    // `recvs_all_notified`). A notification from the close
-                    // was never counted: the count dips, which only makes
-                    // pushes notify more.
+                    // Fired: its notification is used up. One from the
+                    // close was never counted: the count dips, which only
+                    // makes pushes notify more.
                     *listener = None;
-                    if kind == RecvKind::Future {
-                        self.slot.recv_notified.fetch_sub(1, Ordering::SeqCst);
-                    }
-                    self.slot
-                        .recv_waiting
-                        .fetch_sub(kind.one(), Ordering::SeqCst);
+                    self.uncount_recv(kind, true);
                 }
             }
         }
@@ -725,19 +718,28 @@ impl<T> Core<T> {
         #[cfg(sluicegate_loom)]
         loom::thread::yield_now();
         let Some(l) = listener.take() else { return };
-        match kind {
+        let notified = match kind {
             // Streams keep event-listener's own hand-on (a dropped
             // notified listener notifies another if none is): they are all
             // notified at once, and not counted in `recv_notified`.
-            RecvKind::Stream => drop(l),
-            RecvKind::Future => {
-                if l.discard() {
-                    self.slot.recv_notified.fetch_sub(1, Ordering::SeqCst);
-                    self.slot.recv_waiting.fetch_sub(RECV_ONE, Ordering::SeqCst);
-                    self.pass_recv_on();
-                    return;
-                }
+            RecvKind::Stream => {
+                drop(l);
+                false
             }
+            RecvKind::Future => l.discard(),
+        };
+        self.uncount_recv(kind, notified);
+        if notified {
+            self.pass_recv_on();
+        }
+    }
+
+    /// A receiver's listener is gone: takes back its notification if it
+    /// was a notified `Recv` listener, *then* uncounts it (the order
+    /// [`recvs_all_notified`](Self::recvs_all_notified) relies on).
+    fn uncount_recv(&self, kind: RecvKind, notified: bool) {
+        if notified && kind == RecvKind::Future {
+            self.slot.recv_notified.fetch_sub(1, Ordering::SeqCst);
         }
         self.slot
             .recv_waiting
@@ -760,9 +762,10 @@ impl<T> Core<T> {
         if self.queue.is_empty() {
             return;
         }
-        let waiting = self.slot.recv_waiting.load(Ordering::SeqCst);
-        if waiting & (STREAM_ONE - 1) != 0 {
-            self.wake_receivers(waiting & (STREAM_ONE - 1));
+        // `Recv`s only: streams hand theirs on themselves.
+        let recvs = self.slot.recv_waiting.load(Ordering::SeqCst) & (STREAM_ONE - 1);
+        if recvs != 0 {
+            self.wake_receivers(recvs);
         }
     }
 

@@ -6,6 +6,7 @@
 mod support;
 
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use futures_util::Stream;
@@ -13,16 +14,31 @@ use sluicegate_backpressure::{Overflow, Receiver};
 use sluicegate_rt::ManualClock;
 use support::{Flag, assert_accounted, queue};
 
+/// A `Recv` on `rx`, polled once and left waiting, with the flag its
+/// waker sets and the waker.
+fn waiting_recv(
+    rx: &Receiver<u32>,
+) -> (
+    Pin<Box<impl Future<Output = Option<u32>> + '_>>,
+    Arc<Flag>,
+    Waker,
+) {
+    let (flag, waker) = Flag::new();
+    let mut recv = Box::pin(rx.recv());
+    assert!(
+        recv.as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    (recv, flag, waker)
+}
+
 #[test]
 fn a_send_wakes_one_waiting_recv_per_item() {
     let clock = ManualClock::new();
     let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
-    let (f1, w1) = Flag::new();
-    let (f2, w2) = Flag::new();
-    let mut r1 = pin!(rx.recv());
-    let mut r2 = pin!(rx.recv());
-    assert!(r1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
-    assert!(r2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+    let (mut r1, f1, w1) = waiting_recv(&rx);
+    let (mut r2, f2, w2) = waiting_recv(&rx);
 
     tx.try_send(1).unwrap();
     assert!(f1.take(), "the first waiter is woken");
@@ -41,12 +57,8 @@ fn a_send_wakes_one_waiting_recv_per_item() {
 fn a_dropped_recv_passes_its_wake_up_on() {
     let clock = ManualClock::new();
     let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
-    let (f1, w1) = Flag::new();
-    let (f2, w2) = Flag::new();
-    let mut r1 = Box::pin(rx.recv());
-    let mut r2 = pin!(rx.recv());
-    assert!(r1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
-    assert!(r2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+    let (r1, f1, _) = waiting_recv(&rx);
+    let (mut r2, f2, w2) = waiting_recv(&rx);
 
     tx.try_send(7).unwrap();
     assert!(f1.take() && !f2.take());
@@ -68,14 +80,10 @@ fn a_push_skips_the_lock_only_when_every_waiting_recv_is_notified() {
     // notified any more.
     let clock = ManualClock::new();
     let (tx, rx, _) = queue::<u32>(&clock, 8, Overflow::Block);
-    let (f1, w1) = Flag::new();
-    let (f2, w2) = Flag::new();
+    let (mut r1, f1, w1) = waiting_recv(&rx);
+    let (mut r2, f2, w2) = waiting_recv(&rx);
     let mut cx1 = Context::from_waker(&w1);
     let mut cx2 = Context::from_waker(&w2);
-    let mut r1 = pin!(rx.recv());
-    let mut r2 = pin!(rx.recv());
-    assert!(r1.as_mut().poll(&mut cx1).is_pending());
-    assert!(r2.as_mut().poll(&mut cx2).is_pending());
     for item in 1..=3 {
         tx.try_send(item).unwrap();
     }
@@ -110,10 +118,8 @@ fn a_recv_woken_for_an_item_someone_else_took_is_woken_by_the_next() {
     // would take r1 for notified and leave it asleep.
     let clock = ManualClock::new();
     let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
-    let (f1, w1) = Flag::new();
+    let (mut r1, f1, w1) = waiting_recv(&rx);
     let mut cx1 = Context::from_waker(&w1);
-    let mut r1 = pin!(rx.recv());
-    assert!(r1.as_mut().poll(&mut cx1).is_pending());
     tx.try_send(1).unwrap();
     assert!(f1.take());
     assert_eq!(rx.try_recv(), Ok(1), "another receiver is quicker");
@@ -133,12 +139,8 @@ fn a_dropped_notified_recv_wakes_nobody_when_nothing_is_queued() {
     // notification is not handed to r2, which would only find nothing.
     let clock = ManualClock::new();
     let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
-    let (f1, w1) = Flag::new();
-    let (f2, w2) = Flag::new();
-    let mut r1 = Box::pin(rx.recv());
-    let mut r2 = pin!(rx.recv());
-    assert!(r1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
-    assert!(r2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+    let (r1, f1, _) = waiting_recv(&rx);
+    let (mut r2, f2, w2) = waiting_recv(&rx);
     tx.try_send(1).unwrap();
     assert!(f1.take() && !f2.take());
     assert_eq!(rx.try_recv(), Ok(1));
@@ -231,13 +233,9 @@ fn the_close_wakes_every_waiting_receiver() {
     let clock = ManualClock::new();
     let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
     let mut stream_rx = rx.clone();
-    let (f1, w1) = Flag::new();
-    let (f2, w2) = Flag::new();
+    let (mut r1, f1, w1) = waiting_recv(&rx);
+    let (mut r2, f2, w2) = waiting_recv(&rx);
     let (fs, ws) = Flag::new();
-    let mut r1 = pin!(rx.recv());
-    let mut r2 = pin!(rx.recv());
-    assert!(r1.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
-    assert!(r2.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
     assert!(
         Pin::new(&mut stream_rx)
             .poll_next(&mut Context::from_waker(&ws))
