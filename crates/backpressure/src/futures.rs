@@ -249,6 +249,9 @@ impl<T, C: Clock, S> fmt::Debug for Reserve<'_, T, C, S> {
 /// Resolves to `None` once every sender is gone and the queue is empty.
 ///
 /// Cancel-safe: an item is taken out only in the poll that returns it.
+///
+/// Polling it again after it resolved is a fresh receive (it takes the
+/// next item, or waits for one); it does not panic, unlike [`Send`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Recv<'a, T> {
     core: &'a Core<T>,

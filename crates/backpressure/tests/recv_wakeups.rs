@@ -53,6 +53,35 @@ fn a_send_wakes_one_waiting_recv_per_item() {
     assert_accounted(&tx);
 }
 
+/// Unlike `Send` (which panics), a `Recv` polled again after it resolved
+/// is a fresh receive: it takes the next item, or waits (counted) and is
+/// woken by the next send.
+#[test]
+fn a_recv_polled_after_it_resolved_receives_again() {
+    let clock = ManualClock::new();
+    let (tx, rx, _) = queue::<u32>(&clock, 4, Overflow::Block);
+    let (mut recv, flag, waker) = waiting_recv(&rx);
+    let mut cx = Context::from_waker(&waker);
+    tx.try_send(1).unwrap();
+    assert!(flag.take());
+    assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(1)));
+
+    tx.try_send(2).unwrap();
+    assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(2)));
+    assert!(!flag.take(), "an item queued: no wake-up needed");
+
+    assert!(
+        recv.as_mut().poll(&mut cx).is_pending(),
+        "empty: it waits again"
+    );
+    tx.try_send(3).unwrap();
+    assert!(flag.take(), "and the next send wakes it");
+    assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(3)));
+    drop(recv);
+    assert_accounted(&tx);
+    assert_eq!(tx.stats().received, 3);
+}
+
 #[test]
 fn a_dropped_recv_passes_its_wake_up_on() {
     let clock = ManualClock::new();
