@@ -6,6 +6,11 @@
 //! `max_keys`, and a flood of new keys is refused
 //! ([`KeyedError::TooManyKeys`]) instead of evicting keys that still owe
 //! tokens (which would hand them a fresh burst).
+//!
+//! The quota lives in each shard beside its keys, so a decision reads the
+//! key's state and the quota under one lock, and [`KeyedTokenBucket::set_quota`]
+//! moves one shard at a time: each key sees the old quota or the new one,
+//! never a mix.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +21,7 @@ use std::time::{Duration, Instant};
 use sluicegate_rt::{Clock, SystemClock};
 
 use crate::error::{InsufficientCapacity, KeyedConfigError, KeyedError, NotUntil, TryAcquireError};
-use crate::gcra::{HORIZON, cost_of};
+use crate::gcra::{HORIZON, cost_of, rescale_debt};
 use crate::quota::Quota;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
@@ -24,8 +29,9 @@ const SHARDS: usize = 16;
 
 /// One token bucket per key, for per-client or per-route limits.
 ///
-/// Every key gets the same [`Quota`]. Keys are sharded over 16 mutexes;
-/// each decision locks one shard for a few nanoseconds. Memory is bounded:
+/// Every key gets the same [`Quota`], which [`set_quota`](Self::set_quota)
+/// changes live. Keys are sharded over 16 mutexes; each decision locks one
+/// shard for a few nanoseconds. Memory is bounded:
 /// at most `max_keys` keys are tracked; idle keys (full buckets) are evicted
 /// when room is needed or by [`evict_idle`](Self::evict_idle), and when
 /// every tracked key still owes tokens a new key is refused.
@@ -51,11 +57,10 @@ const SHARDS: usize = 16;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct KeyedTokenBucket<K, C = SystemClock> {
-    shards: Box<[Mutex<HashMap<K, u64>>]>,
+    shards: Box<[Mutex<Shard<K>>]>,
     hasher: RandomState,
-    interval: u64,
-    tolerance: u64,
-    burst: u32,
+    /// The quota in force; held by `set_quota` while it moves the shards.
+    quota: Mutex<Quota>,
     max_keys: usize,
     len: AtomicUsize,
     origin: Instant,
@@ -64,6 +69,30 @@ pub struct KeyedTokenBucket<K, C = SystemClock> {
     rejected: AtomicU64,
     refused_keys: AtomicU64,
     evicted: AtomicU64,
+}
+
+/// One shard: its keys' TATs and the quota they are judged by.
+struct Shard<K> {
+    tats: HashMap<K, u64>,
+    limits: Limits,
+}
+
+/// A quota in nanoseconds, as decisions use it.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    interval: u64,
+    tolerance: u64,
+    burst: u32,
+}
+
+impl Limits {
+    fn of(quota: Quota) -> Self {
+        Self {
+            interval: quota.interval_ns,
+            tolerance: quota.tolerance_ns(),
+            burst: quota.burst(),
+        }
+    }
 }
 
 /// Counters of a [`KeyedTokenBucket`].
@@ -101,12 +130,18 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
         if max_keys == 0 {
             return Err(KeyedConfigError::ZeroMaxKeys);
         }
+        let limits = Limits::of(quota);
         Ok(Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        tats: HashMap::new(),
+                        limits,
+                    })
+                })
+                .collect(),
             hasher: RandomState::new(),
-            interval: quota.interval_ns,
-            tolerance: quota.tolerance_ns(),
-            burst: quota.burst(),
+            quota: Mutex::new(quota),
             max_keys,
             len: AtomicUsize::new(0),
             origin: clock.now(),
@@ -125,7 +160,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             .min(HORIZON)
     }
 
-    fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, u64>> {
+    fn shard(&self, key: &K) -> MutexGuard<'_, Shard<K>> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         self.shards[i]
             .lock()
@@ -143,20 +178,22 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
         if n == 0 {
             return Ok(());
         }
-        let Some(cost) = cost_of(n, self.interval, self.tolerance) else {
+        let now = self.now_ns();
+        let mut shard = self.shard(key);
+        let limits = shard.limits;
+        let Some(cost) = cost_of(n, limits.interval, limits.tolerance) else {
+            drop(shard);
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(TryAcquireError::from(InsufficientCapacity {
                 requested: n,
-                burst: self.burst,
+                burst: limits.burst,
             })
             .into());
         };
-        let now = self.now_ns();
-        let mut shard = self.shard(key);
-        let tat = match shard.get(key) {
+        let tat = match shard.tats.get(key) {
             Some(&tat) => tat,
             None => {
-                if !self.make_room(&mut shard, now) {
+                if !self.make_room(&mut shard.tats, now) {
                     self.refused_keys.fetch_add(1, Ordering::Relaxed);
                     return Err(KeyedError::TooManyKeys {
                         max_keys: self.max_keys,
@@ -169,9 +206,10 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
         // always admitted: the place claimed for it is always used.
         let new = tat.max(now).saturating_add(cost);
         let ahead = new - now;
-        if ahead > self.tolerance {
+        if ahead > limits.tolerance {
+            drop(shard);
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            let wait = ahead - self.tolerance;
+            let wait = ahead - limits.tolerance;
             return Err(TryAcquireError::NotUntil(NotUntil {
                 wait: Duration::from_nanos(wait),
                 base: self.origin,
@@ -180,10 +218,10 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             .into());
         }
         // Existing keys are updated in place: no clone, no allocation.
-        match shard.get_mut(key) {
+        match shard.tats.get_mut(key) {
             Some(tat) => *tat = new,
             None => {
-                shard.insert(key.clone(), new);
+                shard.tats.insert(key.clone(), new);
             }
         }
         self.admitted.fetch_add(1, Ordering::Relaxed);
@@ -213,7 +251,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             // Skip the shard we hold; `try_lock` also avoids waiting on a
             // shard another caller is evicting from.
             if let Ok(mut other) = other.try_lock() {
-                self.evict_in(&mut other, now);
+                self.evict_in(&mut other.tats, now);
                 if self.claim() {
                     return true;
                 }
@@ -240,9 +278,9 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
         let mut total = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            let before = shard.len();
-            self.evict_in(&mut shard, now);
-            total += before - shard.len();
+            let before = shard.tats.len();
+            self.evict_in(&mut shard.tats, now);
+            total += before - shard.tats.len();
         }
         total
     }
@@ -250,9 +288,75 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// Tokens available now for `key` (the burst for an unknown key).
     pub fn remaining(&self, key: &K) -> u32 {
         let now = self.now_ns();
-        let tat = self.shard(key).get(key).copied().unwrap_or(0);
+        let shard = self.shard(key);
+        let tat = shard.tats.get(key).copied().unwrap_or(0);
+        let Limits {
+            interval,
+            tolerance,
+            ..
+        } = shard.limits;
+        drop(shard);
         let debt = tat.max(now) - now;
-        u32::try_from(self.tolerance.saturating_sub(debt) / self.interval).unwrap_or(u32::MAX)
+        u32::try_from(tolerance.saturating_sub(debt) / interval).unwrap_or(u32::MAX)
+    }
+
+    /// Changes the quota of every key, live, without granting extra tokens.
+    ///
+    /// A key that owes tokens keeps the tokens it has now, capped at the new
+    /// burst, and owes the rest at the new rate (as
+    /// [`TokenBucket::set_quota`](crate::TokenBucket::set_quota) does). A key
+    /// whose bucket is full is like a key never seen (it could be evicted
+    /// without changing any decision), so it starts full under the new
+    /// quota, as a new key does. Nothing is forgotten: rebuilding the limiter
+    /// instead would hand every key a fresh burst.
+    ///
+    /// The shards move one at a time, each under its lock: a decision sees
+    /// its key under the old quota or the new one. Takes time in proportion
+    /// to the keys tracked; calls are serialised.
+    ///
+    /// ```
+    /// use sluicegate_rt::ManualClock;
+    /// use sluicegate_token_bucket::{KeyedTokenBucket, Quota};
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = KeyedTokenBucket::with_clock(Quota::per_second(10)?.with_burst(5)?, 100, clock)?;
+    /// limiter.try_acquire(&"alice", 4)?;
+    /// limiter.set_quota(Quota::per_second(10)?.with_burst(20)?);
+    /// assert_eq!(limiter.remaining(&"alice"), 1, "no extra tokens for a key that owes");
+    /// assert_eq!(limiter.remaining(&"bob"), 20, "a full bucket is full under the new quota");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_quota(&self, quota: Quota) {
+        let mut current = self.quota.lock().unwrap_or_else(PoisonError::into_inner);
+        let new = Limits::of(quota);
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            // Read under the shard's lock: no decision in this shard can
+            // come between this instant and the rescale.
+            let now = self.now_ns();
+            let old = shard.limits;
+            for tat in shard.tats.values_mut() {
+                let debt = tat.saturating_sub(now);
+                if debt > 0 {
+                    let new_debt = rescale_debt(
+                        debt,
+                        old.interval,
+                        old.tolerance,
+                        new.interval,
+                        new.tolerance,
+                    );
+                    // `now <= HORIZON`, `new_debt <= MAX_SPAN`: no overflow.
+                    *tat = now.saturating_add(new_debt);
+                }
+            }
+            shard.limits = new;
+        }
+        *current = quota;
+    }
+
+    /// The quota in force.
+    pub fn quota(&self) -> Quota {
+        *self.quota.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Keys tracked now.

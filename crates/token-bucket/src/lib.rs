@@ -53,7 +53,8 @@
 //!   keeping the tokens available now, never granting extra ones.
 //! - [`KeyedTokenBucket`]: a bucket per key in bounded memory: idle keys
 //!   are evicted (exactly the ones whose decisions would not change) and a
-//!   cap on keys holds.
+//!   cap on keys holds; [`set_quota`](KeyedTokenBucket::set_quota) changes
+//!   every key's quota live.
 //! - Feature `tower`: [`RateLimitLayer`](tower::RateLimitLayer), on
 //!   tower-layer and tower-service only, rejecting with a
 //!   [`RateLimited`](tower::RateLimited) error carrying `Retry-After`, or

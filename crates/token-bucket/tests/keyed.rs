@@ -323,6 +323,140 @@ fn displays_are_lowercase() {
     }
 }
 
+#[test]
+fn raising_the_burst_grants_nothing_extra_to_a_key_that_owes() {
+    let (clock, limiter) = limiter(5, 16);
+    limiter.try_acquire(&"alice", 4).unwrap();
+    limiter.set_quota(ten_per_second(20));
+    assert_eq!(limiter.remaining(&"alice"), 1, "the same tokens now");
+    limiter.try_acquire(&"alice", 1).unwrap();
+    assert!(
+        limiter.try_acquire(&"alice", 1).is_err(),
+        "no burst of extra grants"
+    );
+    assert_eq!(limiter.quota(), ten_per_second(20));
+    clock.advance(ms(2000));
+    assert_eq!(
+        limiter.remaining(&"alice"),
+        20,
+        "it fills to the new burst over time"
+    );
+}
+
+/// A full bucket is a key never seen: tracked or evicted, it starts full
+/// under the new quota, so `evict_idle` still changes no decision.
+#[test]
+fn a_full_key_starts_full_under_the_new_quota_like_a_new_one() {
+    let (clock, limiter) = limiter(5, 16);
+    limiter.try_acquire(&"idle", 1).unwrap();
+    clock.advance(ms(100));
+    assert_eq!(limiter.len(), 1, "tracked, with a full bucket");
+    limiter.set_quota(ten_per_second(20));
+    assert_eq!(limiter.remaining(&"idle"), 20);
+    assert_eq!(limiter.remaining(&"never-seen"), 20);
+    limiter.try_acquire(&"idle", 20).unwrap();
+    assert!(limiter.try_acquire(&"idle", 1).is_err());
+}
+
+#[test]
+fn lowering_the_burst_caps_what_each_key_has() {
+    let (_clock, limiter) = limiter(10, 16);
+    limiter.try_acquire(&"alice", 2).unwrap();
+    limiter.try_acquire(&"bob", 9).unwrap();
+    limiter.set_quota(ten_per_second(3));
+    assert_eq!(limiter.remaining(&"alice"), 3, "8 capped at the new burst");
+    assert_eq!(limiter.remaining(&"bob"), 1, "under the cap: kept");
+    limiter.try_acquire(&"alice", 3).unwrap();
+    assert!(limiter.try_acquire(&"alice", 1).is_err());
+    assert!(matches!(
+        limiter.try_acquire(&"carol", 4),
+        Err(KeyedError::Denied(TryAcquireError::InsufficientCapacity {
+            requested: 4,
+            burst: 3
+        }))
+    ));
+}
+
+#[test]
+fn changing_the_rate_keeps_each_keys_tokens_and_uses_the_new_interval() {
+    let (clock, limiter) = limiter(5, 16);
+    limiter.try_acquire(&"k", 5).unwrap();
+    clock.advance(ms(250)); // 2.5 tokens back
+    assert_eq!(limiter.remaining(&"k"), 2);
+    let one_per_second = Quota::per_second(1).unwrap().with_burst(5).unwrap();
+    limiter.set_quota(one_per_second);
+    assert_eq!(
+        limiter.remaining(&"k"),
+        2,
+        "the 2.5 tokens survive the change"
+    );
+    // The half token now needs half of the new interval.
+    assert_eq!(
+        retry_after(limiter.try_acquire(&"k", 3).unwrap_err()),
+        ms(500)
+    );
+    assert_eq!(limiter.quota(), one_per_second);
+}
+
+/// Keys in every shard move to the new quota.
+#[test]
+fn set_quota_reaches_every_key() {
+    let (_clock, limiter) = limiter(2, 1000);
+    for key in 0..200 {
+        limiter.try_acquire(&key, 1).unwrap();
+    }
+    limiter.set_quota(Quota::per_second(1).unwrap().with_burst(2).unwrap());
+    for key in 0..200 {
+        assert_eq!(limiter.remaining(&key), 1, "key {key}");
+        // One token owed, now at one per second.
+        assert_eq!(
+            retry_after(limiter.try_acquire(&key, 2).unwrap_err()),
+            ms(1000),
+            "key {key}"
+        );
+    }
+}
+
+/// With the clock standing still, a key that owes tokens gets exactly what
+/// it had, however quota changes interleave with the threads taking tokens
+/// (the bursts differ, the rate does not, so rescaling is exact).
+#[test]
+fn quota_changes_racing_decisions_grant_nothing_extra() {
+    const THREADS: usize = 3;
+    const TRIES: usize = if cfg!(miri) { 50 } else { 2_000 };
+
+    let (_clock, limiter) = limiter(5, 16);
+    let limiter = Arc::new(limiter);
+    limiter.try_acquire(&"k", 1).unwrap();
+    let barrier = Arc::new(Barrier::new(THREADS + 1));
+    let takers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let limiter = Arc::clone(&limiter);
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                (0..TRIES)
+                    .filter(|_| limiter.try_acquire(&"k", 1).is_ok())
+                    .count()
+            })
+        })
+        .collect();
+    let changer = {
+        let limiter = Arc::clone(&limiter);
+        let barrier = Arc::clone(&barrier);
+        thread::spawn(move || {
+            barrier.wait();
+            for i in 0..TRIES {
+                limiter.set_quota(ten_per_second(if i % 2 == 0 { 10 } else { 5 }));
+            }
+        })
+    };
+    let admitted: usize = takers.into_iter().map(|h| h.join().unwrap()).sum();
+    changer.join().unwrap();
+    assert_eq!(admitted, 4, "the 4 tokens left, never more");
+    assert_eq!(limiter.remaining(&"k"), 0);
+}
+
 /// Threads racing to insert distinct keys never push the limiter past its
 /// cap, and its count of keys matches what it actually tracks.
 #[test]

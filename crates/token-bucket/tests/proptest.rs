@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use sluicegate_rt::ManualClock;
-use sluicegate_token_bucket::{Quota, TokenBucket, TryAcquireError};
+use sluicegate_token_bucket::{KeyedTokenBucket, Quota, TokenBucket, TryAcquireError};
 
 fn quota() -> impl Strategy<Value = Quota> {
     prop_oneof![
@@ -127,6 +127,30 @@ proptest! {
         prop_assert!(after <= cap, "{after} > min({before}, {})", to.burst());
         prop_assert!(after + 1 >= cap, "{after} lost more than rounding from {cap}");
         prop_assert_eq!(bucket.quota(), to);
+    }
+
+    /// The keyed limiter's live change keeps a key's tokens the same way,
+    /// and starts a full key full under the new quota (as a new key).
+    #[test]
+    fn keyed_reconfiguration_keeps_tokens_and_never_adds(
+        from in quota(), to in quota(), take in 0u32..100, wait_ns in 0u64..10_000_000_000
+    ) {
+        let clock = ManualClock::new();
+        let limiter = KeyedTokenBucket::with_clock(from, 4, clock.clone()).unwrap();
+        let _ = limiter.try_acquire(&"k", take.min(from.burst()));
+        clock.advance(Duration::from_nanos(wait_ns));
+        let before = limiter.remaining(&"k");
+        limiter.set_quota(to);
+        let after = limiter.remaining(&"k");
+        if before == from.burst() {
+            prop_assert_eq!(after, to.burst(), "a full key starts full");
+        } else {
+            let cap = before.min(to.burst());
+            prop_assert!(after <= cap, "{after} > min({before}, {})", to.burst());
+            prop_assert!(after + 1 >= cap, "{after} lost more than rounding from {cap}");
+        }
+        prop_assert_eq!(limiter.remaining(&"new"), to.burst());
+        prop_assert_eq!(limiter.quota(), to);
     }
 
     /// n = 0 is always admitted and takes nothing.
