@@ -58,7 +58,9 @@
 //! - Feature `tower`: [`RateLimitLayer`](tower::RateLimitLayer), on
 //!   tower-layer and tower-service only, rejecting with a
 //!   [`RateLimited`](tower::RateLimited) error carrying `Retry-After`, or
-//!   waiting.
+//!   waiting; and [`KeyedRateLimitLayer`](tower::KeyedRateLimitLayer), a
+//!   bucket per client (or route, or tenant), the key taken from each
+//!   request.
 //! - [`stats`](TokenBucket::stats): admitted, rejected, waited, refunded,
 //!   tokens now.
 //!

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::{ms, ns};
 use sluicegate_rt::ManualClock;
-use sluicegate_token_bucket::tower::{BoxError, RateLimitLayer, RateLimited};
-use sluicegate_token_bucket::{Quota, TokenBucket};
+use sluicegate_token_bucket::tower::{BoxError, KeyedRateLimitLayer, RateLimitLayer, RateLimited};
+use sluicegate_token_bucket::{KeyedError, KeyedTokenBucket, Quota, TokenBucket};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 type Bucket = TokenBucket<ManualClock, ManualClock>;
@@ -176,6 +176,137 @@ mod rejecting {
         }
         assert_eq!(admitted, 3);
         assert_eq!(calls.get(), 3);
+    }
+}
+
+/// The keyed layer: requests `0..100` are client 0, `100..200` client 1...
+mod keyed {
+    use super::*;
+
+    type Limiter = Arc<KeyedTokenBucket<u32, ManualClock>>;
+
+    /// 10 per second per client, burst `burst`, at most `max_keys` clients.
+    fn limiter(burst: u32, max_keys: usize) -> (ManualClock, Limiter) {
+        let clock = ManualClock::new();
+        let quota = Quota::per_second(10).unwrap().with_burst(burst).unwrap();
+        let limiter = KeyedTokenBucket::with_clock(quota, max_keys, clock.clone()).unwrap();
+        (clock, Arc::new(limiter))
+    }
+
+    fn client(req: &u32) -> u32 {
+        req / 100
+    }
+
+    #[test]
+    fn each_client_has_its_burst_and_an_exact_retry_after() {
+        let (clock, limiter) = limiter(2, 16);
+        let calls = Calls::default();
+        let mut svc = KeyedRateLimitLayer::new(limiter.clone(), client).layer(calls.service());
+
+        assert_eq!(ready_call(&mut svc, 1).unwrap(), 1);
+        assert_eq!(ready_call(&mut svc, 2).unwrap(), 2);
+        assert_eq!(
+            rejected(ready_call(&mut svc, 3).unwrap_err()),
+            Some(ms(100))
+        );
+        // Client 1's bucket is its own.
+        assert_eq!(ready_call(&mut svc, 101).unwrap(), 101);
+        assert_eq!(ready_call(&mut svc, 102).unwrap(), 102);
+        assert!(ready_call(&mut svc, 103).is_err());
+        assert_eq!(calls.get(), 4, "a rejected request reached the service");
+
+        clock.advance(ms(40));
+        assert_eq!(rejected(ready_call(&mut svc, 4).unwrap_err()), Some(ms(60)));
+        clock.advance(ms(60));
+        assert_eq!(ready_call(&mut svc, 5).unwrap(), 5);
+        let stats = limiter.stats();
+        assert_eq!((stats.admitted, stats.rejected, stats.keys), (5, 3, 2));
+    }
+
+    #[test]
+    fn a_client_refused_by_the_cap_gets_too_many_keys_not_rate_limited() {
+        let (_clock, limiter) = limiter(1, 1);
+        let calls = Calls::default();
+        let mut svc = KeyedRateLimitLayer::new(limiter, client).layer(calls.service());
+        ready_call(&mut svc, 0).unwrap();
+        let err = ready_call(&mut svc, 100).unwrap_err();
+        assert!(err.downcast_ref::<RateLimited>().is_none());
+        assert_eq!(
+            err.downcast_ref::<KeyedError>(),
+            Some(&KeyedError::TooManyKeys { max_keys: 1 })
+        );
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn services_and_layers_share_one_limiter_and_its_quota() {
+        let (_clock, limiter) = limiter(3, 16);
+        let calls = Calls::default();
+        let layer = KeyedRateLimitLayer::new(limiter.clone(), client);
+        let mut a = layer.layer(calls.service());
+        let mut b = layer.clone().layer(calls.service());
+        let mut c = a.clone();
+        let mut admitted = 0;
+        for req in 0..10 {
+            for svc in [&mut a, &mut b, &mut c] {
+                admitted += usize::from(ready_call(svc, req).is_ok());
+            }
+        }
+        assert_eq!(admitted, 3, "one burst for client 0 across all services");
+
+        limiter.set_quota(Quota::per_second(10).unwrap().with_burst(5).unwrap());
+        for req in 100..105 {
+            assert_eq!(ready_call(&mut a, req).unwrap(), req);
+        }
+        assert!(ready_call(&mut b, 105).is_err(), "the new burst, shared");
+        assert_eq!(calls.get(), 8);
+    }
+
+    #[test]
+    fn works_through_service_ext() {
+        let (clock, limiter) = limiter(1, 16);
+        let calls = Calls::default();
+        let svc = KeyedRateLimitLayer::new(limiter, client).layer(calls.service());
+        assert_eq!(clock.block_on(svc.clone().oneshot(7)).unwrap(), 7);
+        let err = clock.block_on(svc.clone().oneshot(8)).unwrap_err();
+        assert_eq!(rejected(err), Some(ms(100)));
+        assert_eq!(clock.block_on(svc.oneshot(107)).unwrap(), 107);
+        assert_eq!(clock.elapsed(), Duration::ZERO, "the keyed layer waited");
+        assert_eq!(calls.get(), 2);
+    }
+
+    /// The inner service's readiness passes through: `poll_ready` takes no
+    /// token (the key is not known yet), a not-ready inner keeps it pending.
+    #[test]
+    fn poll_ready_is_the_inner_services_and_takes_nothing() {
+        let (_clock, limiter) = limiter(1, 16);
+        let mut svc = KeyedRateLimitLayer::new(limiter.clone(), client).layer(tower::service_fn(
+            |req: u32| std::future::ready(Ok::<_, Infallible>(req)),
+        ));
+        for _ in 0..5 {
+            assert!(is_ready(&mut svc));
+        }
+        assert_eq!(limiter.remaining(&0), 1);
+
+        let mut never = KeyedRateLimitLayer::new(limiter, client).layer(NeverReady);
+        assert!(!is_ready(&mut never));
+    }
+
+    #[derive(Clone)]
+    struct NeverReady;
+
+    impl Service<u32> for NeverReady {
+        type Response = u32;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<u32, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Pending
+        }
+
+        fn call(&mut self, req: u32) -> Self::Future {
+            std::future::ready(Ok(req))
+        }
     }
 }
 
@@ -425,6 +556,23 @@ mod traits {
         let waiting = RateLimitLayer::waiting(bucket).layer(inner);
         assert!(is_sync!(&rejecting), "the rejecting service is not Sync");
         assert!(is_sync!(&waiting), "the waiting service is not Sync");
+    }
+
+    #[test]
+    fn keyed_services_are_send_sync_and_clone() {
+        let limiter = Arc::new(
+            KeyedTokenBucket::with_clock(Quota::per_second(1).unwrap(), 8, ManualClock::new())
+                .unwrap(),
+        );
+        let calls = Calls::default();
+        let layer = KeyedRateLimitLayer::new(limiter, |req: &u32| *req);
+        send_sync_clone(&layer);
+        let svc = layer.layer(calls.service());
+        assert!(is_sync!(&svc), "the keyed service is not Sync");
+        send_sync_clone(&svc);
+        let mut svc = svc;
+        fn send<T: Send>(_: &T) {}
+        send(&svc.call(1));
     }
 
     fn send_clone<T: Send + Clone>(_: &T) {}

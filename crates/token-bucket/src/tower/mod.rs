@@ -1,8 +1,18 @@
-//! A tower [`Layer`] and [`Service`] (feature `tower`), built on
+//! Tower [`Layer`]s and [`Service`]s (feature `tower`), built on
 //! tower-layer and tower-service only: no tokio.
+//!
+//! - [`RateLimitLayer`]: one [`TokenBucket`] for every request, rejecting
+//!   or waiting.
+//! - [`KeyedRateLimitLayer`]: a bucket per key (client, route, tenant) of a
+//!   [`KeyedTokenBucket`](crate::KeyedTokenBucket), the key taken from each
+//!   request; rejecting.
 //!
 //! [`Layer`]: tower_layer::Layer
 //! [`Service`]: tower_service::Service
+
+mod keyed;
+
+pub use keyed::{KeyedRateLimit, KeyedRateLimitLayer};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -217,13 +227,13 @@ pin_project! {
     #[derive(Debug)]
     enum Kind<F> {
         Inner { #[pin] fut: F },
-        Rejected { error: Option<RateLimited> },
+        Rejected { error: Option<BoxError> },
     }
 }
 
 pin_project! {
-    /// The response future of [`RateLimit`]: the inner service's future, or
-    /// a [`RateLimited`] error.
+    /// The response future of [`RateLimit`] and [`KeyedRateLimit`]: the
+    /// inner service's future, or the error that turned the request away.
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
@@ -239,9 +249,11 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    fn rejected(error: RateLimited) -> Self {
+    fn rejected(error: impl Into<BoxError>) -> Self {
         Self {
-            kind: Kind::Rejected { error: Some(error) },
+            kind: Kind::Rejected {
+                error: Some(error.into()),
+            },
         }
     }
 }
@@ -256,10 +268,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Inner { fut } => fut.poll(cx).map_err(Into::into),
+            // Polled again after it resolved: the same kind of error again
+            // rather than a panic.
             KindProj::Rejected { error } => Poll::Ready(Err(error
                 .take()
-                .unwrap_or(RateLimited { retry_after: None })
-                .into())),
+                .unwrap_or_else(|| RateLimited::new(None).into()))),
         }
     }
 }
