@@ -15,6 +15,12 @@
 //!   the cost of saying no (with the retry-after).
 //! - `contended_2_threads`: two threads decide on one shared limiter with
 //!   real clocks, 10⁹ tokens/s; the time is per decision per thread.
+//! - `keyed_injected_clock`: keyed limiters (sluicegate's
+//!   `KeyedTokenBucket`, 16 mutex shards; governor's default keyed store,
+//!   a `DashMap`), 1 024 keys taken in turn, the injected clock, 10⁶
+//!   tokens/s per key: every decision admits an existing key.
+//! - `keyed_contended_2_threads`: the same on two threads at once with real
+//!   clocks, each thread walking the 1 024 keys from a different start.
 //!
 //! Run: `cargo bench -p sluicegate-benches --bench token_bucket -- --noplot`.
 
@@ -25,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, black_box, criterion_main};
-use sluicegate_token_bucket::{Quota, TokenBucket};
+use sluicegate_token_bucket::{KeyedTokenBucket, Quota, TokenBucket};
 
 /// A clock for one thread that moves `step` nanoseconds per read: cheap
 /// enough (no atomic) that it does not hide the decision's cost.
@@ -198,6 +204,81 @@ fn contended_2_threads(c: &mut Criterion) {
     group.finish();
 }
 
+const KEYS: u64 = 1_024;
+
+fn sluicegate_keyed<C: sluicegate_rt::Clock>(
+    per_second: u32,
+    clock: C,
+) -> KeyedTokenBucket<u64, C> {
+    let quota = Quota::per_second(per_second)
+        .expect("valid rate")
+        .with_burst(BURST)
+        .expect("valid burst");
+    KeyedTokenBucket::with_clock(quota, 4 * KEYS as usize, clock).expect("valid cap")
+}
+
+/// The next key of a walk over `0..KEYS`.
+#[inline]
+fn next_key(key: &Cell<u64>) -> u64 {
+    let k = key.get();
+    key.set(if k + 1 == KEYS { 0 } else { k + 1 });
+    k
+}
+
+fn keyed_injected_clock(c: &mut Criterion) {
+    let mut group = c.benchmark_group("token_bucket/keyed_injected_clock");
+    let limiter = sluicegate_keyed(PER_SECOND, StepClock::new(1_000));
+    let key = Cell::new(0);
+    assert!((0..10 * KEYS).all(|_| limiter.try_acquire(&next_key(&key), 1).is_ok()));
+    group.bench_function("sluicegate", |b| {
+        b.iter(|| black_box(limiter.try_acquire(&next_key(&key), 1)))
+    });
+
+    let gov = governor::RateLimiter::dashmap_with_clock(
+        governor_quota(PER_SECOND),
+        StepClock::new(1_000),
+    );
+    let key = Cell::new(0);
+    assert!((0..10 * KEYS).all(|_| gov.check_key(&next_key(&key)).is_ok()));
+    group.bench_function("governor", |b| {
+        b.iter(|| black_box(gov.check_key(&next_key(&key))))
+    });
+    group.finish();
+}
+
+/// Like [`two_threads`], each thread walking the keys from its own start.
+fn two_threads_keyed(iters: u64, decide: impl Fn(u64) -> bool + Sync) -> Duration {
+    let barrier = std::sync::Barrier::new(2);
+    let run = |start: u64| {
+        let key = Cell::new(start);
+        barrier.wait();
+        let t = Instant::now();
+        for _ in 0..iters {
+            black_box(decide(next_key(&key)));
+        }
+        t.elapsed()
+    };
+    std::thread::scope(|s| {
+        let other = s.spawn(|| run(KEYS / 2));
+        let here = run(0);
+        here.max(other.join().expect("bench thread"))
+    })
+}
+
+fn keyed_contended_2_threads(c: &mut Criterion) {
+    const FAST: u32 = 1_000_000_000;
+    let mut group = c.benchmark_group("token_bucket/keyed_contended_2_threads");
+    let limiter = sluicegate_keyed(FAST, sluicegate_rt::SystemClock);
+    group.bench_function("sluicegate", |b| {
+        b.iter_custom(|iters| two_threads_keyed(iters, |k| limiter.try_acquire(&k, 1).is_ok()))
+    });
+    let gov = governor::RateLimiter::keyed(governor_quota(FAST));
+    group.bench_function("governor", |b| {
+        b.iter_custom(|iters| two_threads_keyed(iters, |k| gov.check_key(&k).is_ok()))
+    });
+    group.finish();
+}
+
 /// All cases; what `criterion_group!` would generate, written out so it
 /// can carry a doc comment (workspace lint `missing_docs`).
 fn benches() {
@@ -209,6 +290,8 @@ fn benches() {
     allow_real_clock(&mut criterion);
     deny(&mut criterion);
     contended_2_threads(&mut criterion);
+    keyed_injected_clock(&mut criterion);
+    keyed_contended_2_threads(&mut criterion);
 }
 
 criterion_main!(benches);

@@ -12,20 +12,23 @@
 //! moves one shard at a time: each key sees the old quota or the new one,
 //! never a mix.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use hashbrown::HashTable;
 
 use sluicegate_rt::{Clock, SystemClock};
 
 use crate::error::{InsufficientCapacity, KeyedConfigError, KeyedError, NotUntil, TryAcquireError};
 use crate::gcra::{HORIZON, cost_of, rescale_debt};
 use crate::quota::Quota;
+use crate::stats::Striped;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
-const SHARDS: usize = 16;
+const SHARD_BITS: u32 = 4;
+const SHARDS: usize = 1 << SHARD_BITS;
 
 /// One token bucket per key, for per-client or per-route limits.
 ///
@@ -57,7 +60,7 @@ const SHARDS: usize = 16;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct KeyedTokenBucket<K, C = SystemClock> {
-    shards: Box<[Mutex<Shard<K>>]>,
+    shards: Box<[Padded<Mutex<Shard<K>>>]>,
     hasher: RandomState,
     /// The quota in force; held by `set_quota` while it moves the shards.
     quota: Mutex<Quota>,
@@ -65,15 +68,32 @@ pub struct KeyedTokenBucket<K, C = SystemClock> {
     len: AtomicUsize,
     origin: Instant,
     clock: C,
-    admitted: AtomicU64,
-    rejected: AtomicU64,
+    /// Per decision: striped, so threads deciding at once do not bounce
+    /// one cache line between their cores.
+    admitted: Striped,
+    rejected: Striped,
     refused_keys: AtomicU64,
     evicted: AtomicU64,
 }
 
+/// A shard on cache lines of its own: threads deciding in different shards
+/// do not bounce each other's lock.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// One shard: its keys' TATs and the quota they are judged by.
 struct Shard<K> {
-    tats: HashMap<K, u64>,
+    /// Each key with its TAT, placed by the key's hash (the one that chose
+    /// the shard: a decision hashes its key once).
+    tats: HashTable<(K, u64)>,
     limits: Limits,
 }
 
@@ -134,10 +154,10 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
         Ok(Self {
             shards: (0..SHARDS)
                 .map(|_| {
-                    Mutex::new(Shard {
-                        tats: HashMap::new(),
+                    Padded(Mutex::new(Shard {
+                        tats: HashTable::new(),
                         limits,
-                    })
+                    }))
                 })
                 .collect(),
             hasher: RandomState::new(),
@@ -146,8 +166,8 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             len: AtomicUsize::new(0),
             origin: clock.now(),
             clock,
-            admitted: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
+            admitted: Striped::default(),
+            rejected: Striped::default(),
             refused_keys: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
         })
@@ -160,8 +180,15 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             .min(HORIZON)
     }
 
-    fn shard(&self, key: &K) -> MutexGuard<'_, Shard<K>> {
-        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+    fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a key's `hash`: chosen by bits that the table inside
+    /// does not use (it places entries by the low bits and tags them with
+    /// the top seven), so each shard's keys still spread over its table.
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<K>> {
+        let i = (hash >> (64 - 7 - SHARD_BITS)) as usize % SHARDS;
         self.shards[i]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -179,53 +206,66 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             return Ok(());
         }
         let now = self.now_ns();
-        let mut shard = self.shard(key);
+        let hash = self.hash(key);
+        let mut guard = self.shard(hash);
+        let shard = &mut *guard;
         let limits = shard.limits;
         let Some(cost) = cost_of(n, limits.interval, limits.tolerance) else {
-            drop(shard);
-            self.rejected.fetch_add(1, Ordering::Relaxed);
+            drop(guard);
+            self.rejected.add_one();
             return Err(TryAcquireError::from(InsufficientCapacity {
                 requested: n,
                 burst: limits.burst,
             })
             .into());
         };
-        let tat = match shard.tats.get(key) {
-            Some(&tat) => tat,
+        // One lookup: a known key is judged and updated in place (no clone,
+        // no allocation).
+        let wait = match shard.tats.find_mut(hash, |(k, _)| k == key) {
+            Some((_, tat)) => {
+                let new = (*tat).max(now).saturating_add(cost);
+                let ahead = new - now;
+                if ahead > limits.tolerance {
+                    Some(ahead - limits.tolerance)
+                } else {
+                    *tat = new;
+                    None
+                }
+            }
             None => {
                 if !self.make_room(&mut shard.tats, now) {
+                    drop(guard);
                     self.refused_keys.fetch_add(1, Ordering::Relaxed);
                     return Err(KeyedError::TooManyKeys {
                         max_keys: self.max_keys,
                     });
                 }
-                0
+                // A new key starts full and `cost <= tolerance`, so it is
+                // always admitted: the place claimed for it is always used.
+                shard.tats.insert_unique(
+                    hash,
+                    (key.clone(), now.saturating_add(cost)),
+                    |(k, _)| self.hash(k),
+                );
+                None
             }
         };
-        // A new key starts full (TAT 0) and `cost <= tolerance`, so it is
-        // always admitted: the place claimed for it is always used.
-        let new = tat.max(now).saturating_add(cost);
-        let ahead = new - now;
-        if ahead > limits.tolerance {
-            drop(shard);
-            self.rejected.fetch_add(1, Ordering::Relaxed);
-            let wait = ahead - limits.tolerance;
-            return Err(TryAcquireError::NotUntil(NotUntil {
-                wait: Duration::from_nanos(wait),
-                base: self.origin,
-                offset: Duration::from_nanos(now.saturating_add(wait)),
-            })
-            .into());
-        }
-        // Existing keys are updated in place: no clone, no allocation.
-        match shard.tats.get_mut(key) {
-            Some(tat) => *tat = new,
+        drop(guard);
+        match wait {
             None => {
-                shard.tats.insert(key.clone(), new);
+                self.admitted.add_one();
+                Ok(())
+            }
+            Some(wait) => {
+                self.rejected.add_one();
+                Err(TryAcquireError::NotUntil(NotUntil {
+                    wait: Duration::from_nanos(wait),
+                    base: self.origin,
+                    offset: Duration::from_nanos(now.saturating_add(wait)),
+                })
+                .into())
             }
         }
-        self.admitted.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Claims one place under the cap.
@@ -239,7 +279,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
 
     /// Claims a place for a new key in the locked `shard`: under the cap,
     /// or after evicting idle keys (this shard first, then the others).
-    fn make_room(&self, shard: &mut HashMap<K, u64>, now: u64) -> bool {
+    fn make_room(&self, shard: &mut HashTable<(K, u64)>, now: u64) -> bool {
         if self.claim() {
             return true;
         }
@@ -260,9 +300,9 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
         false
     }
 
-    fn evict_in(&self, shard: &mut HashMap<K, u64>, now: u64) {
+    fn evict_in(&self, shard: &mut HashTable<(K, u64)>, now: u64) {
         let before = shard.len();
-        shard.retain(|_, tat| *tat > now);
+        shard.retain(|(_, tat)| *tat > now);
         let gone = before - shard.len();
         if gone > 0 {
             self.len.fetch_sub(gone, Ordering::Relaxed);
@@ -288,8 +328,12 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// Tokens available now for `key` (the burst for an unknown key).
     pub fn remaining(&self, key: &K) -> u32 {
         let now = self.now_ns();
-        let shard = self.shard(key);
-        let tat = shard.tats.get(key).copied().unwrap_or(0);
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        let tat = shard
+            .tats
+            .find(hash, |(k, _)| k == key)
+            .map_or(0, |&(_, tat)| tat);
         let Limits {
             interval,
             tolerance,
@@ -335,7 +379,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             // come between this instant and the rescale.
             let now = self.now_ns();
             let old = shard.limits;
-            for tat in shard.tats.values_mut() {
+            for (_, tat) in shard.tats.iter_mut() {
                 let debt = tat.saturating_sub(now);
                 if debt > 0 {
                     let new_debt = rescale_debt(
@@ -372,8 +416,8 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// Counters since creation.
     pub fn stats(&self) -> KeyedStats {
         KeyedStats {
-            admitted: self.admitted.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
+            admitted: self.admitted.sum(),
+            rejected: self.rejected.sum(),
             refused_keys: self.refused_keys.load(Ordering::Relaxed),
             evicted: self.evicted.load(Ordering::Relaxed),
             keys: self.len(),

@@ -45,11 +45,11 @@ pub(crate) struct Striped([Stripe; STRIPES]);
 
 impl Striped {
     #[inline]
-    fn add_one(&self) {
+    pub(crate) fn add_one(&self) {
         self.0[stripe()].0.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn sum(&self) -> u64 {
+    pub(crate) fn sum(&self) -> u64 {
         self.0
             .iter()
             .map(|s| s.0.load(Ordering::Relaxed))
