@@ -233,6 +233,11 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
                 }
             }
             None => {
+                // The user's code (`Clone`, and `Hash` when the table
+                // grows) runs before a place is claimed: if it panics, the
+                // count of keys stays true.
+                let owned = key.clone();
+                shard.tats.reserve(1, |(k, _)| self.hash(k));
                 if !self.make_room(&mut shard.tats, now) {
                     drop(guard);
                     self.refused_keys.fetch_add(1, Ordering::Relaxed);
@@ -242,11 +247,12 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
                 }
                 // A new key starts full and `cost <= tolerance`, so it is
                 // always admitted: the place claimed for it is always used.
-                shard.tats.insert_unique(
-                    hash,
-                    (key.clone(), now.saturating_add(cost)),
-                    |(k, _)| self.hash(k),
-                );
+                // Room is reserved: no rehash, no user code, from here.
+                shard
+                    .tats
+                    .insert_unique(hash, (owned, now.saturating_add(cost)), |(k, _)| {
+                        self.hash(k)
+                    });
                 None
             }
         };
@@ -344,30 +350,39 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
         u32::try_from(tolerance.saturating_sub(debt) / interval).unwrap_or(u32::MAX)
     }
 
-    /// Changes the quota of every key, live, without granting extra tokens.
+    /// Changes the quota of every key, live, granting no extra tokens to a
+    /// key that owes.
     ///
     /// A key that owes tokens keeps the tokens it has now, capped at the new
     /// burst, and owes the rest at the new rate (as
-    /// [`TokenBucket::set_quota`](crate::TokenBucket::set_quota) does). A key
-    /// whose bucket is full is like a key never seen (it could be evicted
-    /// without changing any decision), so it starts full under the new
-    /// quota, as a new key does. Nothing is forgotten: rebuilding the limiter
-    /// instead would hand every key a fresh burst.
+    /// [`TokenBucket::set_quota`](crate::TokenBucket::set_quota) does), even
+    /// if it owes less than one token. A key whose bucket is full is like a
+    /// key never seen (it could be evicted without changing any decision),
+    /// so it starts full under the new quota, as a new key does: raising
+    /// the burst gives it the new burst at once. Nothing else is forgotten:
+    /// rebuilding the limiter instead would hand every key a fresh burst.
     ///
-    /// The shards move one at a time, each under its lock: a decision sees
-    /// its key under the old quota or the new one. Takes time in proportion
-    /// to the keys tracked; calls are serialised.
+    /// The shards move one at a time, each under its lock and at the time
+    /// read under it: a decision sees its key under the old quota or the new
+    /// one. Calls are serialised. It holds each shard for time in proportion
+    /// to its keys; meanwhile a new key that needs an idle key of that shard
+    /// evicted may be refused with [`KeyedError::TooManyKeys`] (see the type's
+    /// docs).
     ///
     /// ```
     /// use sluicegate_rt::ManualClock;
     /// use sluicegate_token_bucket::{KeyedTokenBucket, Quota};
     ///
     /// let clock = ManualClock::new();
-    /// let limiter = KeyedTokenBucket::with_clock(Quota::per_second(10)?.with_burst(5)?, 100, clock)?;
+    /// let limiter =
+    ///     KeyedTokenBucket::with_clock(Quota::per_second(10)?.with_burst(5)?, 100, clock.clone())?;
     /// limiter.try_acquire(&"alice", 4)?;
+    /// limiter.try_acquire(&"bob", 1)?;
+    /// clock.advance(std::time::Duration::from_millis(100)); // bob is full again
     /// limiter.set_quota(Quota::per_second(10)?.with_burst(20)?);
-    /// assert_eq!(limiter.remaining(&"alice"), 1, "no extra tokens for a key that owes");
+    /// assert_eq!(limiter.remaining(&"alice"), 2, "no extra tokens for a key that owes");
     /// assert_eq!(limiter.remaining(&"bob"), 20, "a full bucket is full under the new quota");
+    /// assert_eq!(limiter.remaining(&"carol"), 20, "as is a key never seen");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_quota(&self, quota: Quota) {

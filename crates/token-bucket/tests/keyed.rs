@@ -3,11 +3,13 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use common::{ms, ns};
-use sluicegate_rt::ManualClock;
+use sluicegate_rt::{Clock, ManualClock};
 use sluicegate_token_bucket::{KeyedError, KeyedTokenBucket, Quota, TryAcquireError};
 
 /// 10 per second (one token every 100 ms), burst `burst`.
@@ -398,6 +400,116 @@ fn changing_the_rate_keeps_each_keys_tokens_and_uses_the_new_interval() {
     assert_eq!(limiter.quota(), one_per_second);
 }
 
+/// A key owing less than one token still owes: it keeps its tokens, it
+/// does not start full.
+#[test]
+fn a_key_owing_part_of_a_token_keeps_its_tokens() {
+    let (clock, limiter) = limiter(5, 16);
+    limiter.try_acquire(&"k", 1).unwrap();
+    clock.advance(ms(50)); // 4.5 tokens
+    limiter.set_quota(ten_per_second(20));
+    assert_eq!(limiter.remaining(&"k"), 4);
+    clock.advance(ms(50));
+    assert_eq!(
+        limiter.remaining(&"k"),
+        5,
+        "the half token came back at the rate"
+    );
+}
+
+/// Concurrent changes are serialised: whenever none is under way, every
+/// shard is on the quota `quota()` reports. Two threads change it at the
+/// same moment, round after round; keys never seen report their shard's
+/// burst.
+#[test]
+fn concurrent_quota_changes_leave_every_shard_on_the_last_quota() {
+    const ROUNDS: usize = if cfg!(miri) { 10 } else { 1_000 };
+    let (_clock, limiter) = limiter(2, 1000);
+    let limiter = Arc::new(limiter);
+    // Keys that owe, so that each shard takes a while to move.
+    for key in 1000..1400 {
+        limiter.try_acquire(&key, 1).unwrap();
+    }
+    let barrier = Arc::new(Barrier::new(3));
+    let changers: Vec<_> = [3, 4]
+        .into_iter()
+        .map(|burst| {
+            let limiter = Arc::clone(&limiter);
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    barrier.wait();
+                    limiter.set_quota(ten_per_second(burst));
+                    barrier.wait();
+                }
+            })
+        })
+        .collect();
+    for round in 0..ROUNDS {
+        barrier.wait();
+        barrier.wait();
+        let burst = limiter.quota().burst();
+        for key in 0..200 {
+            assert_eq!(limiter.remaining(&key), burst, "round {round}, key {key}");
+        }
+    }
+    for changer in changers {
+        changer.join().unwrap();
+    }
+}
+
+/// A clock that moves `step` nanoseconds at every read (0 to stand still).
+#[derive(Clone)]
+struct Stepping {
+    base: Instant,
+    ns: Arc<AtomicU64>,
+    step: Arc<AtomicU64>,
+}
+
+impl Clock for Stepping {
+    fn now(&self) -> Instant {
+        let step = self.step.load(Ordering::SeqCst);
+        let ns = self.ns.fetch_add(step, Ordering::SeqCst) + step;
+        self.base + Duration::from_nanos(ns)
+    }
+}
+
+/// Each shard is moved at the time read under its lock: a key that became
+/// full while earlier shards were moved starts full, as it would have had
+/// `set_quota` reached its shard first.
+#[test]
+fn set_quota_reads_the_time_at_each_shard() {
+    let clock = Stepping {
+        base: Instant::now(),
+        ns: Arc::new(AtomicU64::new(0)),
+        step: Arc::new(AtomicU64::new(0)),
+    };
+    let limiter = KeyedTokenBucket::with_clock(ten_per_second(5), 1000, clock.clone()).unwrap();
+    for key in 0..200 {
+        limiter.try_acquire(&key, 1).unwrap(); // each owes 100 ms
+    }
+    // 16 shards, one read each: 7 ms apart, the last two shards are read
+    // 105 and 112 ms on, after their keys are full again.
+    clock.step.store(ms(7).as_nanos() as u64, Ordering::SeqCst);
+    limiter.set_quota(ten_per_second(20));
+    clock.step.store(0, Ordering::SeqCst);
+    // Read 112 ms on: a key that owed kept its 4.x tokens and got up to
+    // 1.05 more back during the walk.
+    let remaining: Vec<u32> = (0..200).map(|key| limiter.remaining(&key)).collect();
+    assert!(
+        remaining.iter().all(|&r| r == 20 || (4..=5).contains(&r)),
+        "a key kept its tokens or started full: {remaining:?}"
+    );
+    assert!(
+        remaining.contains(&20),
+        "keys of the last shards were full when their shard moved"
+    );
+    assert!(
+        remaining.iter().any(|&r| r < 20),
+        "keys of the first shards still owed"
+    );
+}
+
 /// Keys in every shard move to the new quota.
 #[test]
 fn set_quota_reaches_every_key() {
@@ -429,26 +541,33 @@ fn quota_changes_racing_decisions_grant_nothing_extra() {
     let limiter = Arc::new(limiter);
     limiter.try_acquire(&"k", 1).unwrap();
     let barrier = Arc::new(Barrier::new(THREADS + 1));
+    let changing = Arc::new(AtomicBool::new(true));
+    // The takers try for as long as the quota keeps changing.
     let takers: Vec<_> = (0..THREADS)
         .map(|_| {
             let limiter = Arc::clone(&limiter);
             let barrier = Arc::clone(&barrier);
+            let changing = Arc::clone(&changing);
             thread::spawn(move || {
                 barrier.wait();
-                (0..TRIES)
-                    .filter(|_| limiter.try_acquire(&"k", 1).is_ok())
-                    .count()
+                let mut admitted = 0;
+                while changing.load(Ordering::Acquire) {
+                    admitted += usize::from(limiter.try_acquire(&"k", 1).is_ok());
+                }
+                admitted
             })
         })
         .collect();
     let changer = {
         let limiter = Arc::clone(&limiter);
         let barrier = Arc::clone(&barrier);
+        let changing = Arc::clone(&changing);
         thread::spawn(move || {
             barrier.wait();
             for i in 0..TRIES {
                 limiter.set_quota(ten_per_second(if i % 2 == 0 { 10 } else { 5 }));
             }
+            changing.store(false, Ordering::Release);
         })
     };
     let admitted: usize = takers.into_iter().map(|h| h.join().unwrap()).sum();

@@ -23,9 +23,12 @@ use crate::keyed::KeyedTokenBucket;
 /// `poll_ready`, so there is nothing to wait on before it. A request whose
 /// key's bucket is empty fails with [`RateLimited`] (its `Retry-After`, for
 /// a `429`), the same error as [`RateLimitLayer`](super::RateLimitLayer)'s;
-/// a new key refused because the limiter tracks `max_keys` keys that all
-/// owe tokens fails with [`KeyedError::TooManyKeys`] (a `503`: the server's
-/// limit, not the client's). Either way the inner service is not called.
+/// a new key refused by the cap on keys fails with
+/// [`KeyedError::TooManyKeys`] (a `503`: the server's limit, not the
+/// client's): `max_keys` keys all owe tokens, or the idle ones sit in a
+/// shard another caller holds at that moment (an `evict_idle` or a
+/// `set_quota` walking it; see [`KeyedTokenBucket`]). Either way the inner
+/// service is not called.
 ///
 /// The layer and its services are `Clone` and share the limiter; keep an
 /// `Arc` of it to read its stats or change its quota

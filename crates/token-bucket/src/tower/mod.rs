@@ -31,8 +31,9 @@ use crate::error::InsufficientCapacity;
 /// The boxed error type tower middleware uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The error a [`RateLimit`] service returns (boxed) when it turns a request
-/// away: carries the `Retry-After` for a `429` answer.
+/// The error a [`RateLimit`] or [`KeyedRateLimit`] service returns (boxed)
+/// when a bucket turns a request away: carries the `Retry-After` for a
+/// `429` answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimited {
@@ -268,8 +269,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Inner { fut } => fut.poll(cx).map_err(Into::into),
-            // Polled again after it resolved: the same kind of error again
-            // rather than a panic.
+            // Polled again after it resolved: an error rather than a panic
+            // (the first error was handed out; this one says "rate limited").
             KindProj::Rejected { error } => Poll::Ready(Err(error
                 .take()
                 .unwrap_or_else(|| RateLimited::new(None).into()))),
