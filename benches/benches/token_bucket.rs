@@ -19,8 +19,10 @@
 //!   `KeyedTokenBucket`, 16 mutex shards; governor's default keyed store,
 //!   a `DashMap`), 1 024 keys taken in turn, the injected clock, 10⁶
 //!   tokens/s per key: every decision admits an existing key.
-//! - `keyed_contended_2_threads`: the same on two threads at once with real
-//!   clocks, each thread walking the 1 024 keys from a different start.
+//! - `keyed_contended_2_threads`: the same limiters on two threads at once,
+//!   with real clocks and 10⁹ tokens/s per key, each thread walking the
+//!   1 024 keys from a different start; the time is per decision per
+//!   thread.
 //!
 //! Run: `cargo bench -p sluicegate-benches --bench token_bucket -- --noplot`.
 
