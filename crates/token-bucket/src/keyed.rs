@@ -73,6 +73,7 @@ pub struct KeyedTokenBucket<K, C = SystemClock> {
     admitted: Striped,
     rejected: Striped,
     refused_keys: AtomicU64,
+    pub(crate) waited: AtomicU64,
     evicted: AtomicU64,
 }
 
@@ -121,8 +122,12 @@ impl Limits {
 pub struct KeyedStats {
     /// Requests admitted.
     pub admitted: u64,
-    /// Requests denied by their key's bucket.
+    /// Requests denied by their key's bucket: `try_acquire` denials, and
+    /// requests for more than the burst.
     pub rejected: u64,
+    /// [`acquire`](KeyedTokenBucket::acquire) calls that had to sleep (once
+    /// each, however many times they slept).
+    pub waited: u64,
     /// New keys refused because `max_keys` keys owed tokens.
     pub refused_keys: u64,
     /// Idle keys forgotten.
@@ -169,6 +174,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             admitted: Striped::default(),
             rejected: Striped::default(),
             refused_keys: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
         })
     }
@@ -202,6 +208,12 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// `Retry-After`), or [`KeyedError::TooManyKeys`] for a new key when the
     /// limiter is full of keys that still owe tokens.
     pub fn try_acquire(&self, key: &K, n: u32) -> Result<(), KeyedError> {
+        self.decide(key, n, true)
+    }
+
+    /// [`try_acquire`](Self::try_acquire); a "not yet" counts as rejected
+    /// only if `count_not_yet` (a waiting `acquire` counts it as `waited`).
+    pub(crate) fn decide(&self, key: &K, n: u32, count_not_yet: bool) -> Result<(), KeyedError> {
         if n == 0 {
             return Ok(());
         }
@@ -263,7 +275,9 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
                 Ok(())
             }
             Some(wait) => {
-                self.rejected.add_one();
+                if count_not_yet {
+                    self.rejected.add_one();
+                }
                 Err(TryAcquireError::NotUntil(NotUntil {
                     wait: Duration::from_nanos(wait),
                     base: self.origin,
@@ -434,6 +448,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             admitted: self.admitted.sum(),
             rejected: self.rejected.sum(),
             refused_keys: self.refused_keys.load(Ordering::Relaxed),
+            waited: self.waited.load(Ordering::Relaxed),
             evicted: self.evicted.load(Ordering::Relaxed),
             keys: self.len(),
         }

@@ -53,8 +53,9 @@
 //!   keeping the tokens available now, never granting extra ones.
 //! - [`KeyedTokenBucket`]: a bucket per key in bounded memory: idle keys
 //!   are evicted (exactly the ones whose decisions would not change) and a
-//!   cap on keys holds; [`set_quota`](KeyedTokenBucket::set_quota) changes
-//!   every key's quota live.
+//!   cap on keys holds; [`acquire`](KeyedTokenBucket::acquire) waits for a
+//!   key's tokens; [`set_quota`](KeyedTokenBucket::set_quota) changes every
+//!   key's quota live.
 //! - Feature `tower`: [`RateLimitLayer`](tower::RateLimitLayer), on
 //!   tower-layer and tower-service only, rejecting with a
 //!   [`RateLimited`](tower::RateLimited) error carrying `Retry-After`, or
@@ -95,6 +96,7 @@ mod error;
 #[cfg_attr(not(sluicegate_loom), allow(unreachable_pub))]
 mod gcra;
 mod keyed;
+mod keyed_acquire;
 mod quota;
 mod reservation;
 mod stats;
@@ -109,6 +111,7 @@ pub use error::{
     InsufficientCapacity, KeyedConfigError, KeyedError, NotUntil, QuotaError, TryAcquireError,
 };
 pub use keyed::{KeyedStats, KeyedTokenBucket};
+pub use keyed_acquire::KeyedAcquire;
 pub use quota::Quota;
 pub use reservation::Reservation;
 pub use stats::Stats;

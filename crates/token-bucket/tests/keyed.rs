@@ -576,6 +576,86 @@ fn quota_changes_racing_decisions_grant_nothing_extra() {
     assert_eq!(limiter.remaining(&"k"), 0);
 }
 
+#[test]
+fn acquire_sleeps_until_the_key_admits_and_no_longer() {
+    let (clock, limiter) = limiter(2, 16);
+    clock.block_on(async {
+        limiter.acquire(&"k", 2, &clock).await.unwrap();
+        assert_eq!(clock.elapsed(), ms(0), "the burst is there: no sleep");
+        limiter.acquire(&"k", 1, &clock).await.unwrap();
+        assert_eq!(clock.elapsed(), ms(100));
+        limiter.acquire(&"k", 2, &clock).await.unwrap();
+        assert_eq!(clock.elapsed(), ms(300));
+        limiter.acquire(&"other", 2, &clock).await.unwrap();
+        assert_eq!(clock.elapsed(), ms(300), "another key has its own bucket");
+    });
+    let stats = limiter.stats();
+    assert_eq!((stats.admitted, stats.rejected, stats.waited), (4, 0, 2));
+}
+
+#[test]
+fn acquire_fails_at_once_when_no_wait_can_help() {
+    let (clock, limiter) = limiter(2, 1);
+    clock.block_on(async {
+        assert!(matches!(
+            limiter.acquire(&"k", 3, &clock).await,
+            Err(KeyedError::Denied(TryAcquireError::InsufficientCapacity {
+                requested: 3,
+                burst: 2
+            }))
+        ));
+        limiter.acquire(&"k", 1, &clock).await.unwrap();
+        assert_eq!(
+            limiter.acquire(&"new", 1, &clock).await,
+            Err(KeyedError::TooManyKeys { max_keys: 1 })
+        );
+    });
+    assert_eq!(clock.elapsed(), ms(0));
+    assert_eq!(limiter.stats().waited, 0);
+}
+
+/// Dropped while it sleeps, it took nothing and leaves nothing behind.
+#[test]
+fn a_dropped_acquire_takes_nothing() {
+    let (clock, limiter) = limiter(1, 16);
+    limiter.try_acquire(&"k", 1).unwrap();
+    {
+        let mut waiting = std::pin::pin!(limiter.acquire(&"k", 1, &clock));
+        assert!(common::poll_once(waiting.as_mut()).is_pending());
+        assert_eq!(clock.pending_sleeps(), 1);
+    }
+    assert_eq!(clock.pending_sleeps(), 0, "its sleep went with it");
+    clock.advance(ms(100));
+    assert_eq!(limiter.remaining(&"k"), 1);
+    assert!(limiter.try_acquire(&"k", 1).is_ok());
+    let stats = limiter.stats();
+    assert_eq!((stats.admitted, stats.rejected, stats.waited), (2, 0, 1));
+}
+
+/// Waiters on one key are not queued, but each token goes to exactly one:
+/// three waiters on an empty bucket finish one interval apart.
+#[test]
+fn waiters_on_one_key_share_its_tokens_one_interval_apart() {
+    let (clock, limiter) = limiter(1, 16);
+    limiter.try_acquire(&"k", 1).unwrap();
+    let done = std::cell::RefCell::new(Vec::new());
+    let waiter = |i: u32| {
+        let (limiter, clock, done) = (&limiter, &clock, &done);
+        async move {
+            limiter.acquire(&"k", 1, clock).await.unwrap();
+            done.borrow_mut().push((i, clock.elapsed()));
+        }
+    };
+    clock.block_on(futures_lite::future::zip(
+        waiter(0),
+        futures_lite::future::zip(waiter(1), waiter(2)),
+    ));
+    let mut times: Vec<_> = done.borrow().iter().map(|&(_, t)| t).collect();
+    times.sort();
+    assert_eq!(times, [ms(100), ms(200), ms(300)]);
+    assert_eq!(limiter.stats().waited, 3);
+}
+
 /// Threads racing to insert distinct keys never push the limiter past its
 /// cap, and its count of keys matches what it actually tracks.
 #[test]

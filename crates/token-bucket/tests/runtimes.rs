@@ -1,6 +1,6 @@
 //! The runtime matrix: the same FIFO schedule on tokio (paused time, and
-//! multi-threaded on a `ManualClock`), smol and plain threads, plus the try
-//! path under contention. Every test is deterministic: time moves only when
+//! multi-threaded on a `ManualClock`), smol and plain threads, the keyed
+//! limiter's waiters on each, plus the try path under contention. Every test is deterministic: time moves only when
 //! tokio's paused clock auto-advances or when the test advances a
 //! `ManualClock` to a deadline that a waiter registered.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::ms;
 use sluicegate_rt::ManualClock;
-use sluicegate_token_bucket::{Quota, TokenBucket};
+use sluicegate_token_bucket::{KeyedTokenBucket, Quota, TokenBucket};
 
 /// Waiters per test.
 const N: usize = 6;
@@ -109,6 +109,41 @@ fn contended_try_acquire(threads: usize, tries: usize, burst: u32) {
     assert_eq!(clock.elapsed(), Duration::ZERO);
 }
 
+/// `N` tasks, spawned with `spawn`, each `acquire` one token of the same
+/// key of an empty keyed limiter on a `ManualClock`. They are not queued:
+/// each sleeps until the key could admit it. The test plays the clock:
+/// whenever every unfinished waiter sleeps, it advances to their deadline,
+/// and exactly one of them gets the token; they finish one interval apart.
+async fn keyed_waiters_on_manual_clock(spawn: impl Fn(BoxFuture)) {
+    let clock = ManualClock::new();
+    let limiter = Arc::new(KeyedTokenBucket::with_clock(quota(), 16, clock.clone()).unwrap());
+    limiter.try_acquire(&"k", BURST).unwrap();
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let finished = || done.lock().unwrap().len();
+    for _ in 0..N {
+        let (limiter, done, clock) = (Arc::clone(&limiter), Arc::clone(&done), clock.clone());
+        spawn(Box::pin(async move {
+            limiter.acquire(&"k", 1, &clock).await.unwrap();
+            done.lock().unwrap().push(clock.elapsed());
+        }));
+    }
+    for k in 0..N {
+        while !(finished() == k && clock.pending_sleeps() == N - k) {
+            yield_now().await;
+        }
+        clock.advance_to_next();
+    }
+    while finished() < N {
+        yield_now().await;
+    }
+    let mut times = done.lock().unwrap().clone();
+    times.sort();
+    let expected: Vec<_> = (1..=N as u32).map(|i| INTERVAL * i).collect();
+    assert_eq!(times, expected);
+    let stats = limiter.stats();
+    assert_eq!((stats.admitted, stats.waited), (N as u64 + 1, N as u64));
+}
+
 mod tokio_rt {
     use super::*;
     use sluicegate_rt::{TokioClock, TokioSleeper};
@@ -173,6 +208,33 @@ mod tokio_rt {
     }
 
     #[test]
+    fn keyed_acquire_on_paused_time() {
+        paused().block_on(async {
+            let limiter = KeyedTokenBucket::with_clock(quota(), 16, TokioClock).unwrap();
+            let start = tokio::time::Instant::now();
+            for _ in 0..BURST + 3 {
+                limiter.acquire(&"k", 1, &TokioSleeper).await.unwrap();
+            }
+            assert_eq!(start.elapsed(), INTERVAL * 3);
+            // `tokio::time::sleep` itself is a sleeper too.
+            limiter.acquire(&"k", 1, &tokio::time::sleep).await.unwrap();
+            assert_eq!(start.elapsed(), INTERVAL * 4);
+            assert_eq!(limiter.stats().waited, 4);
+        });
+    }
+
+    #[test]
+    fn keyed_waiters_on_multi_thread_with_manual_clock() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        rt.block_on(keyed_waiters_on_manual_clock(|f| {
+            tokio::spawn(f);
+        }));
+    }
+
+    #[test]
     fn fifo_on_multi_thread_with_manual_clock() {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -233,6 +295,17 @@ mod smol_rt {
     }
 
     #[test]
+    fn keyed_waiters_on_executor_with_manual_clock() {
+        let ex = Arc::new(smol::Executor::new());
+        let ex2 = Arc::clone(&ex);
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let helper = std::thread::spawn(move || smol::block_on(ex2.run(stopped.recv())));
+        smol::block_on(ex.run(keyed_waiters_on_manual_clock(|f| ex.spawn(f).detach())));
+        stop.send_blocking(()).unwrap();
+        helper.join().unwrap().unwrap();
+    }
+
+    #[test]
     fn real_sleeper_is_not_used_while_tokens_are_there() {
         // The smol adapters type-check with the system clock; a full
         // bucket admits without sleeping.
@@ -256,6 +329,13 @@ mod threads_rt {
     #[test]
     fn fifo_on_std_threads_with_manual_clock() {
         sluicegate_rt::block_on(fifo_on_manual_clock(|f| {
+            std::thread::spawn(move || sluicegate_rt::block_on(f));
+        }));
+    }
+
+    #[test]
+    fn keyed_waiters_on_std_threads_with_manual_clock() {
+        sluicegate_rt::block_on(keyed_waiters_on_manual_clock(|f| {
             std::thread::spawn(move || sluicegate_rt::block_on(f));
         }));
     }
