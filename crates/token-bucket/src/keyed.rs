@@ -73,7 +73,7 @@ pub struct KeyedTokenBucket<K, C = SystemClock> {
     admitted: Striped,
     rejected: Striped,
     refused_keys: AtomicU64,
-    pub(crate) waited: AtomicU64,
+    pub(crate) waits: WaitCounters,
     evicted: AtomicU64,
 }
 
@@ -116,6 +116,53 @@ impl Limits {
     }
 }
 
+/// The counters of sleeping `acquire` calls (see [`WaitTicket`]).
+#[derive(Debug, Default)]
+pub(crate) struct WaitCounters {
+    waited: AtomicU64,
+    served_after_wait: AtomicU64,
+    cancelled: AtomicU64,
+    waiting: AtomicUsize,
+}
+
+/// A call counted as waiting: `waited` and `waiting` go up when it is made;
+/// when it is dropped, `waiting` goes down and the call counts as served or
+/// cancelled, so `waited == served_after_wait + cancelled + waiting` holds
+/// however the call ends (dropped futures included).
+#[derive(Debug)]
+pub(crate) struct WaitTicket<'a> {
+    counters: &'a WaitCounters,
+    served: bool,
+}
+
+impl<'a> WaitTicket<'a> {
+    pub(crate) fn new(counters: &'a WaitCounters) -> Self {
+        counters.waited.fetch_add(1, Ordering::Relaxed);
+        counters.waiting.fetch_add(1, Ordering::Relaxed);
+        Self {
+            counters,
+            served: false,
+        }
+    }
+
+    /// Ends the wait as served (the tokens were taken).
+    pub(crate) fn served(mut self) {
+        self.served = true;
+    }
+}
+
+impl Drop for WaitTicket<'_> {
+    fn drop(&mut self) {
+        let c = self.counters;
+        c.waiting.fetch_sub(1, Ordering::Relaxed);
+        if self.served {
+            c.served_after_wait.fetch_add(1, Ordering::Relaxed);
+        } else {
+            c.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Counters of a [`KeyedTokenBucket`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -126,8 +173,18 @@ pub struct KeyedStats {
     /// requests for more than the burst.
     pub rejected: u64,
     /// [`acquire`](KeyedTokenBucket::acquire) calls that had to sleep (once
-    /// each, however many times they slept).
+    /// each, however many times they slept). Each ends served
+    /// (`served_after_wait`), cancelled, or is still `waiting`:
+    /// `waited == served_after_wait + cancelled + waiting`.
     pub waited: u64,
+    /// Sleeping `acquire` calls that got their tokens (also in `admitted`).
+    pub served_after_wait: u64,
+    /// Sleeping `acquire` calls that ended without tokens: dropped, or
+    /// failed when they woke (a burst lowered below their request, their key
+    /// evicted and its place taken).
+    pub cancelled: u64,
+    /// `acquire` calls sleeping now.
+    pub waiting: usize,
     /// New keys refused because `max_keys` keys owed tokens.
     pub refused_keys: u64,
     /// Idle keys forgotten.
@@ -174,7 +231,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             admitted: Striped::default(),
             rejected: Striped::default(),
             refused_keys: AtomicU64::new(0),
-            waited: AtomicU64::new(0),
+            waits: WaitCounters::default(),
             evicted: AtomicU64::new(0),
         })
     }
@@ -448,7 +505,10 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             admitted: self.admitted.sum(),
             rejected: self.rejected.sum(),
             refused_keys: self.refused_keys.load(Ordering::Relaxed),
-            waited: self.waited.load(Ordering::Relaxed),
+            waited: self.waits.waited.load(Ordering::Relaxed),
+            served_after_wait: self.waits.served_after_wait.load(Ordering::Relaxed),
+            cancelled: self.waits.cancelled.load(Ordering::Relaxed),
+            waiting: self.waits.waiting.load(Ordering::Relaxed),
             evicted: self.evicted.load(Ordering::Relaxed),
             keys: self.len(),
         }

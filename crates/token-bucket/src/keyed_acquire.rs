@@ -10,8 +10,7 @@ use pin_project_lite::pin_project;
 use sluicegate_rt::{Clock, Sleeper};
 
 use crate::error::{KeyedError, TryAcquireError};
-use crate::keyed::KeyedTokenBucket;
-use crate::sync::Ordering;
+use crate::keyed::{KeyedTokenBucket, WaitTicket};
 
 impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// Waits until `key`'s bucket has `n` tokens and takes them, sleeping on
@@ -29,14 +28,27 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// [`TokenBucket`](crate::TokenBucket) of its own.
     ///
     /// Cancel-safe: the future books nothing while it sleeps, so dropping
-    /// it gives nothing back and leaves the key as it was.
+    /// it gives nothing back and leaves the key as it was (it counts in
+    /// [`KeyedStats::cancelled`](crate::KeyedStats::cancelled)). `n = 0`
+    /// resolves at once, uncounted, as for `try_acquire`.
+    ///
+    /// A [`set_quota`](Self::set_quota) made while a call sleeps is seen when
+    /// it wakes: it sleeps out the wait the old quota gave (a faster quota
+    /// does not cut it short), then tries under the new one.
     ///
     /// # Errors
     ///
-    /// At once, without sleeping: [`InsufficientCapacity`] (as
-    /// [`KeyedError::Denied`]) when `n` exceeds the burst, which no wait
-    /// can fix, and [`KeyedError::TooManyKeys`] for a new key refused by the
-    /// cap (see [`KeyedTokenBucket`]).
+    /// [`InsufficientCapacity`] (as [`KeyedError::Denied`]) when `n`
+    /// exceeds the burst, which no wait can fix: at once, or on waking if a
+    /// `set_quota` lowered the burst meanwhile. [`KeyedError::TooManyKeys`]
+    /// for a new key refused by the cap (see [`KeyedTokenBucket`]): at once,
+    /// or on waking if the key went idle at its due instant and was evicted
+    /// to make room for another while every other key owed tokens.
+    ///
+    /// # Panics
+    ///
+    /// Polling the future again after it resolved panics, as for
+    /// [`Acquire`](crate::Acquire).
     ///
     /// [`InsufficientCapacity`]: crate::TryAcquireError::InsufficientCapacity
     ///
@@ -56,7 +68,8 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// })?;
     /// // Burst 2, then one every 500 ms: the third waited once.
     /// assert_eq!(clock.elapsed(), Duration::from_millis(500));
-    /// assert_eq!(per_host.stats().waited, 1);
+    /// let stats = per_host.stats();
+    /// assert_eq!((stats.waited, stats.served_after_wait), (1, 1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire<'a, S: Sleeper>(
@@ -70,7 +83,8 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
             key,
             n,
             sleeper,
-            waited: false,
+            ticket: None,
+            done: false,
             sleep: None,
         }
     }
@@ -89,8 +103,9 @@ pin_project! {
         key: &'a K,
         n: u32,
         sleeper: &'a S,
-        // Counted in `KeyedStats::waited` already.
-        waited: bool,
+        // Present once the call has slept: counted as waiting.
+        ticket: Option<WaitTicket<'a>>,
+        done: bool,
         #[pin]
         sleep: Option<S::Sleep>,
     }
@@ -106,15 +121,25 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        assert!(!*this.done, "`KeyedAcquire` polled after completion");
+        let mut woke = false;
         loop {
             if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
                 ready!(sleep.poll(cx));
                 this.sleep.set(None);
+                if woke {
+                    // Two sleeps over in one poll: a sleeper that does not
+                    // wait (or a clock it does not follow). Yield rather
+                    // than spin inside this poll.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                woke = true;
             }
             match this.limiter.decide(this.key, *this.n, false) {
                 Err(KeyedError::Denied(TryAcquireError::NotUntil(not_until))) => {
-                    if !std::mem::replace(this.waited, true) {
-                        this.limiter.waited.fetch_add(1, Ordering::Relaxed);
+                    if this.ticket.is_none() {
+                        *this.ticket = Some(WaitTicket::new(&this.limiter.waits));
                     }
                     // A duration, not `sleep_until`: a plain closure such as
                     // `tokio::time::sleep` measures deadlines on the system
@@ -122,7 +147,15 @@ where
                     this.sleep
                         .set(Some(this.sleeper.sleep(not_until.retry_after())));
                 }
-                done => return Poll::Ready(done),
+                done => {
+                    *this.done = true;
+                    if let Some(ticket) = this.ticket.take() {
+                        if done.is_ok() {
+                            ticket.served();
+                        }
+                    }
+                    return Poll::Ready(done);
+                }
             }
         }
     }

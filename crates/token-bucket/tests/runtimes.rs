@@ -59,6 +59,7 @@ async fn fifo_on_manual_clock(spawn: impl Fn(BoxFuture)) {
 
     for k in 0..N {
         while !(finished() == k && clock.pending_sleeps() > 0) {
+            assert!(finished() <= k, "a waiter was released early");
             yield_now().await;
         }
         // Only the head sleeps; the others wait unbooked.
@@ -129,6 +130,8 @@ async fn keyed_waiters_on_manual_clock(spawn: impl Fn(BoxFuture)) {
     }
     for k in 0..N {
         while !(finished() == k && clock.pending_sleeps() == N - k) {
+            // Fail, not hang, if one step of the clock let two through.
+            assert!(finished() <= k, "two waiters got one token");
             yield_now().await;
         }
         clock.advance_to_next();
@@ -142,6 +145,7 @@ async fn keyed_waiters_on_manual_clock(spawn: impl Fn(BoxFuture)) {
     assert_eq!(times, expected);
     let stats = limiter.stats();
     assert_eq!((stats.admitted, stats.waited), (N as u64 + 1, N as u64));
+    assert_eq!((stats.served_after_wait, stats.waiting), (N as u64, 0));
 }
 
 mod tokio_rt {

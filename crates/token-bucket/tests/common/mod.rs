@@ -12,6 +12,9 @@ use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use sluicegate_rt::ManualClock;
+use sluicegate_token_bucket::{KeyedError, KeyedTokenBucket, Quota, TryAcquireError};
+
 /// Polls `fut` once on a noop waker.
 pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
@@ -40,5 +43,27 @@ pub fn must_return<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
         Ok(v) => v,
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: did not return (hangs)"),
         Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
+    }
+}
+
+/// 10 per second (one token every 100 ms), burst `burst`.
+pub fn ten_per_second(burst: u32) -> Quota {
+    Quota::per_second(10).unwrap().with_burst(burst).unwrap()
+}
+
+pub fn limiter<K: std::hash::Hash + Eq + Clone>(
+    burst: u32,
+    max_keys: usize,
+) -> (ManualClock, KeyedTokenBucket<K, ManualClock>) {
+    let clock = ManualClock::new();
+    let limiter =
+        KeyedTokenBucket::with_clock(ten_per_second(burst), max_keys, clock.clone()).unwrap();
+    (clock, limiter)
+}
+
+pub fn retry_after(err: KeyedError) -> std::time::Duration {
+    match err {
+        KeyedError::Denied(TryAcquireError::NotUntil(denied)) => denied.retry_after(),
+        other => panic!("expected a NotUntil denial, got {other:?}"),
     }
 }
