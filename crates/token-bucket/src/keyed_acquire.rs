@@ -17,11 +17,12 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedTokenBucket<K, C> {
     /// `sleeper` for as long as the bucket says (a [`Sleeper`] whose time
     /// runs with the limiter's clock: the limiter's
     /// [`ManualClock`](sluicegate_rt::ManualClock) itself in tests,
-    /// `tokio::time::sleep`, a runtime adapter of sluicegate-rt...). Per-host politeness for a crawler, a
-    /// per-tenant pace for outgoing calls.
+    /// `tokio::time::sleep`, a runtime adapter of sluicegate-rt...).
+    /// Per-host politeness for a crawler, a per-tenant pace for outgoing
+    /// calls.
     ///
-    /// Waiters are not queued, unlike [`TokenBucket::acquire`](crate::TokenBucket::acquire)'s:
-    /// each sleeps until its key could admit it, then tries again, and may
+    /// Waiters are not queued, unlike those of
+    /// [`TokenBucket::acquire`](crate::TokenBucket::acquire): each sleeps until its key could admit it, then tries again, and may
     /// find the tokens taken by another waiter or a `try_acquire` and sleep
     /// again (governor's `until_key_ready` behaves the same way). Where
     /// arrival order matters for one key, give that key a
