@@ -1,8 +1,13 @@
 //! The runtime matrix: the same FIFO schedule on tokio (paused time, and
 //! multi-threaded on a `ManualClock`), smol and plain threads, the keyed
-//! limiter's waiters on each, plus the try path under contention. Every test is deterministic: time moves only when
-//! tokio's paused clock auto-advances or when the test advances a
-//! `ManualClock` to a deadline that a waiter registered.
+//! limiter's waiters on each, plus the try path under contention.
+//!
+//! No test waits in real time. Time moves only when tokio's paused clock
+//! auto-advances (the tokio timers: `TokioSleeper`, `tokio::time::sleep`)
+//! or when the test advances a `ManualClock` to a deadline that a waiter
+//! registered. The real smol and thread sleepers appear only behind
+//! buckets that always have tokens, to show that they type-check and are
+//! never asked to sleep (those tests assert `waited == 0`).
 
 mod common;
 
@@ -220,7 +225,8 @@ mod tokio_rt {
                 limiter.acquire(&"k", 1, &TokioSleeper).await.unwrap();
             }
             assert_eq!(start.elapsed(), INTERVAL * 3);
-            // `tokio::time::sleep` itself is a sleeper too.
+            // `tokio::time::sleep` itself is a sleeper too (on paused time:
+            // it auto-advances, no real wait).
             limiter.acquire(&"k", 1, &tokio::time::sleep).await.unwrap();
             assert_eq!(start.elapsed(), INTERVAL * 4);
             assert_eq!(limiter.stats().waited, 4);
@@ -285,28 +291,27 @@ mod smol_rt {
     use super::*;
     use sluicegate_rt::{SmolSleeper, SystemClock};
 
-    #[test]
-    fn fifo_on_executor_with_manual_clock() {
+    /// Runs `test` on a smol executor that two threads run (waiters and the
+    /// test may run on either), handing it the executor's spawn.
+    fn on_two_threads<F: Future<Output = ()>>(test: impl FnOnce(Box<dyn Fn(BoxFuture)>) -> F) {
         let ex = Arc::new(smol::Executor::new());
         let ex2 = Arc::clone(&ex);
-        // Two threads run the executor: waiters and the test may run on
-        // either.
+        let spawner = Arc::clone(&ex);
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let helper = std::thread::spawn(move || smol::block_on(ex2.run(stopped.recv())));
-        smol::block_on(ex.run(fifo_on_manual_clock(|f| ex.spawn(f).detach())));
+        smol::block_on(ex.run(test(Box::new(move |f| spawner.spawn(f).detach()))));
         stop.send_blocking(()).unwrap();
         helper.join().unwrap().unwrap();
     }
 
     #[test]
+    fn fifo_on_executor_with_manual_clock() {
+        on_two_threads(fifo_on_manual_clock);
+    }
+
+    #[test]
     fn keyed_waiters_on_executor_with_manual_clock() {
-        let ex = Arc::new(smol::Executor::new());
-        let ex2 = Arc::clone(&ex);
-        let (stop, stopped) = smol::channel::bounded::<()>(1);
-        let helper = std::thread::spawn(move || smol::block_on(ex2.run(stopped.recv())));
-        smol::block_on(ex.run(keyed_waiters_on_manual_clock(|f| ex.spawn(f).detach())));
-        stop.send_blocking(()).unwrap();
-        helper.join().unwrap().unwrap();
+        on_two_threads(keyed_waiters_on_manual_clock);
     }
 
     #[test]
